@@ -1,0 +1,19 @@
+"""Errors that the command line turns into one clear line on stderr.
+
+``UserError`` (exit code 2) is raised for anything the user can fix: a bad path, a
+malformed file, an unknown option, an impossible value. ``TrainingFailed`` (exit
+code 1) is raised when a run stops for a reason found during training, such as a
+loss that became NaN; its message names the step, the likely cause and the fix.
+"""
+
+
+class UserError(Exception):
+    """A problem with the user's input; the CLI prints it on one line and exits 2."""
+
+    exit_code = 2
+
+
+class TrainingFailed(Exception):
+    """A run that had to stop (divergence); the CLI prints it on one line and exits 1."""
+
+    exit_code = 1

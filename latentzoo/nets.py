@@ -1,0 +1,123 @@
+"""Shared network building blocks: plain ``nn.Module``s, no devices, no losses.
+
+* :class:`MLP` — for vectors, points and flattened inputs.
+* :class:`ConvEncoder` / :class:`ConvDecoder` — small DCGAN-style convolutions for images
+  (any H, W divisible by 4, e.g. 8×8 digits or 32×32 photos).
+* :class:`Conv1dEncoder` — a 1-D CNN for signals such as MNIST-1D.
+* :func:`encoder_for` / :func:`decoder_for` — the network that fits a data kind.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU,
+            "tanh": nn.Tanh, "silu": nn.SiLU}[name]()
+
+
+class MLP(nn.Sequential):
+    """``depth`` hidden layers of width ``hidden``, then a linear output layer.
+
+    Input of any shape (n, ...) is flattened; output (n, out_features), or
+    (n, *out_shape) when ``out_shape`` is given.
+    """
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 256, depth: int = 2,
+                 act: str = "relu", out_shape: tuple[int, ...] | None = None, norm: bool = False):
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for _ in range(depth):
+            layers.append(nn.Linear(width, hidden))
+            if norm:
+                layers.append(nn.LayerNorm(hidden))
+            layers.append(activation(act))
+            width = hidden
+        layers.append(nn.Linear(width, out_features))
+        if out_shape is not None:
+            layers.append(nn.Unflatten(1, tuple(out_shape)))
+        super().__init__(*layers)
+
+
+class ConvEncoder(nn.Module):
+    """Two stride-2 convolutions (H, W → H/4, W/4), then a linear map to ``out_features``."""
+
+    def __init__(self, in_shape: tuple[int, int, int], out_features: int, hidden: int = 64,
+                 act: str = "leaky_relu", norm: bool = True):
+        super().__init__()
+        c, h, w = in_shape
+        self.features = nn.Sequential(
+            nn.Conv2d(c, hidden, 3, stride=2, padding=1), activation(act),
+            nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1),
+            nn.BatchNorm2d(2 * hidden) if norm else nn.Identity(), activation(act),
+            nn.Flatten(),
+        )
+        self.out = nn.Linear(2 * hidden * math.ceil(h / 4) * math.ceil(w / 4), out_features)
+
+    def forward(self, x):
+        return self.out(self.features(x))
+
+
+class ConvDecoder(nn.Module):
+    """The mirror of :class:`ConvEncoder`: linear map, then two stride-2 transposed convolutions."""
+
+    def __init__(self, in_features: int, out_shape: tuple[int, int, int], hidden: int = 64,
+                 act: str = "relu", norm: bool = True):
+        super().__init__()
+        c, h, w = out_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"ConvDecoder needs H and W divisible by 4, got {h}x{w}")
+        self.start = (2 * hidden, h // 4, w // 4)
+        self.project = nn.Sequential(nn.Linear(in_features, math.prod(self.start)), activation(act))
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
+            nn.BatchNorm2d(hidden) if norm else nn.Identity(), activation(act),
+            nn.ConvTranspose2d(hidden, c, 4, stride=2, padding=1),
+        )
+
+    def forward(self, z):
+        return self.net(self.project(z).view(-1, *self.start))
+
+
+class Conv1dEncoder(nn.Module):
+    """A 1-D CNN for signals (n, L) or (n, C, L): three convolutions, global pooling, linear."""
+
+    def __init__(self, in_channels: int, out_features: int, hidden: int = 64, act: str = "relu"):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(in_channels, hidden, 5, padding=2), nn.BatchNorm1d(hidden), activation(act),
+            nn.Conv1d(hidden, hidden, 5, padding=2, stride=2), nn.BatchNorm1d(hidden), activation(act),
+            nn.Conv1d(hidden, hidden, 3, padding=1, stride=2), nn.BatchNorm1d(hidden), activation(act),
+            nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+            nn.Linear(hidden, out_features),
+        )
+
+    def forward(self, x):
+        return self.net(x.unsqueeze(1) if x.ndim == 2 else x)
+
+
+def encoder_for(kind: str, shape: tuple[int, ...], out_features: int, hidden: int, depth: int,
+                conv: bool = True) -> nn.Module:
+    """The encoder that fits data of ``kind`` (convolutional for images and signals if ``conv``)."""
+    if conv and kind == "image" and shape[1] % 4 == 0 and shape[2] % 4 == 0:
+        return ConvEncoder(shape, out_features, hidden=min(hidden, 64))
+    if conv and kind == "signal":
+        return Conv1dEncoder(1, out_features, hidden=min(hidden, 64))
+    return MLP(math.prod(shape), out_features, hidden, depth)
+
+
+def decoder_for(kind: str, shape: tuple[int, ...], in_features: int, hidden: int, depth: int,
+                conv: bool = True) -> nn.Module:
+    """The decoder that maps codes back to examples of ``shape``."""
+    if conv and kind == "image" and shape[1] % 4 == 0 and shape[2] % 4 == 0:
+        return ConvDecoder(in_features, shape, hidden=min(hidden, 64))
+    return MLP(in_features, math.prod(shape), hidden, depth, out_shape=shape)
+
+
+def flatten(x: torch.Tensor) -> torch.Tensor:
+    """(n, ...) → (n, d)."""
+    return x.reshape(x.shape[0], -1)

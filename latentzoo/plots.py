@@ -1,0 +1,134 @@
+"""Figure helpers shared by every family: image grids, curves, labelled scatters.
+
+Each function draws one figure and saves it as PNG (atomically) at ``path``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from latentzoo.io import save_figure  # noqa: E402
+
+
+def as_images(x: torch.Tensor, kind: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Examples as displayable images (n, H, W) or (n, H, W, 3); None for data that is not pictured.
+
+    Images keep their shape; flat vectors that are perfect squares (e.g. 64 → 8×8) are
+    shown as square grey images. Signals and points return None (plotted as curves).
+    """
+    x = x.detach().float().cpu()
+    if kind == "image":
+        x = x.reshape(-1, *shape)
+        if shape[0] == 1:
+            return x[:, 0].numpy()
+        return x.permute(0, 2, 3, 1).clamp(0, 1).numpy()
+    d = int(np.prod(shape))
+    side = int(math.isqrt(d))
+    if kind == "vector" and side * side == d:
+        return x.reshape(-1, side, side).numpy()
+    return None
+
+
+def image_grid(images: np.ndarray, path: str | Path, title: str = "", ncol: int | None = None,
+               rows_titles: list[str] | None = None, normalize_each: bool = False,
+               cmap: str = "gray") -> Path:
+    """A grid of images (n, H, W) or (n, H, W, 3). ``normalize_each`` scales each to its own range
+    (for dictionary atoms and decoder columns, whose sign and scale are arbitrary)."""
+    n = len(images)
+    ncol = ncol or min(n, int(math.ceil(math.sqrt(n))))
+    nrow = int(math.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(ncol * 0.9, nrow * 0.9 + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            img = images[i]
+            if normalize_each:
+                lim = max(np.abs(img).max(), 1e-12)
+                ax.imshow(img, cmap="RdBu_r" if cmap == "gray" else cmap, vmin=-lim, vmax=lim)
+            else:
+                ax.imshow(img, cmap=cmap, vmin=0, vmax=1) if img.ndim == 2 else ax.imshow(img)
+    if rows_titles:
+        for r, t in enumerate(rows_titles):
+            axes[r, 0].set_title(t, fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def examples_figure(rows: list[torch.Tensor], row_names: list[str], kind: str, shape: tuple[int, ...],
+                    path: str | Path, title: str = "") -> Path:
+    """Rows of examples (e.g. inputs above reconstructions): images as a grid, signals as curves,
+    points as a scatter."""
+    pictures = [as_images(r, kind, shape) for r in rows]
+    if all(p is not None for p in pictures):
+        k = min(len(p) for p in pictures)
+        stacked = np.concatenate([p[:k] for p in pictures])
+        return image_grid(stacked, path, title=title, ncol=k, rows_titles=row_names)
+    if kind == "points":
+        fig, ax = plt.subplots(figsize=(4, 4))
+        for r, name in zip(rows, row_names):
+            p = r.detach().cpu().reshape(-1, 2).numpy()
+            ax.scatter(p[:, 0], p[:, 1], s=3, alpha=0.5, label=name)
+        ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_aspect("equal")
+        return save_figure(fig, path)
+    k = min(6, *(len(r) for r in rows))
+    fig, axes = plt.subplots(1, k, figsize=(2.2 * k, 2), squeeze=False)
+    for j in range(k):
+        for r, name in zip(rows, row_names):
+            axes[0, j].plot(r[j].detach().cpu().reshape(-1).numpy(), lw=1, label=name)
+        axes[0, j].set_xticks([])
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def curves(history: list[dict], keys: list[str], path: str | Path, title: str = "",
+           xlabel: str = "epoch", logy: bool = False) -> Path:
+    """One line per key of the per-epoch ``history`` (keys missing from the history are skipped)."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key in keys:
+        pts = [(i + 1, h[key]) for i, h in enumerate(history) if key in h and h[key] is not None]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=key)
+    ax.set_xlabel(xlabel)
+    if logy:
+        ax.set_yscale("symlog")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def scatter_2d(points: np.ndarray, labels: np.ndarray | None, path: str | Path, title: str = "") -> Path:
+    """2-D points coloured by label (a latent space, a t-SNE/PCA projection)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
+    else:
+        sc = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.8)
+        fig.colorbar(sc, ax=ax, fraction=0.046)
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def histogram(values: np.ndarray, path: str | Path, title: str = "", bins: int = 80,
+              logy: bool = True) -> Path:
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.hist(values.reshape(-1), bins=bins, color="#4477aa")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
