@@ -1,0 +1,174 @@
+r"""Seed question 1.1 — the linear autoencoder, whose constraint k < d makes it PCA.
+
+Encoder h = W_enc (x − μ), decoder x̂ = μ + W_dec h, with W_enc ∈ R^{k×d}, W_dec ∈ R^{d×k},
+k < d and μ the training mean (PCA is defined on centred data). The loss is
+
+    L(W_enc, W_dec) = (1/n) Σᵢ ‖xᵢ − x̂ᵢ‖²          (sum over features, mean over examples)
+
+For centred data its unique global minimum (up to an invertible k×k transform A:
+W_enc → A W_enc, W_dec → W_dec A⁻¹) is the orthogonal projection onto the top-k principal
+subspace, and every other critical point is a saddle (Baldi & Hornik 1989): plain gradient
+descent from a random start therefore finds PCA. Because the weights are fixed only up to A
+we compare subspaces, by their largest principal angle, never weights.
+
+With tied weights (W_enc = W_decᵀ = Wᵀ, W ∈ R^{d×k}) and orthonormal W the loss is
+tr Σ − tr(Wᵀ Σ W), Σ the covariance: minimising it maximises the variance kept.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from latentzoo import plots
+from latentzoo.errors import UserError
+from latentzoo.model import LatentModel, ModelConfig
+from latentzoo.nets import flatten
+
+
+class LinearAEConfig(ModelConfig):
+    latent_dim: int = Field(8, gt=0, description="k, the code size; must be < d")
+    tied: bool = Field(False, description="tie the weights: W_enc = W_decᵀ")
+    init: Literal["random", "pca"] = Field("random", description="random start, or the closed-form PCA start")
+    epochs: int = Field(300, gt=0)
+    batch_size: int = Field(256, gt=0)
+    lr: float = Field(1e-2, gt=0)
+
+
+def principal_subspace(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k principal directions (d, k) and the variances along them, of rows of ``x`` (n, d)."""
+    centred = x - x.mean(0)
+    _, s, vh = torch.linalg.svd(centred.double(), full_matrices=False)
+    return vh[:k].T.to(x.dtype), (s[:k] ** 2 / (x.shape[0] - 1)).to(x.dtype)
+
+
+def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Principal angles (radians, ascending) between the column spaces of a (d, k) and b (d, m).
+
+    With orthonormal bases Q_a, Q_b the cosines of the angles are the singular values of
+    Q_aᵀ Q_b (Björck & Golub 1973). The largest angle is 0 exactly when the subspaces agree.
+    """
+    qa, _ = torch.linalg.qr(a.double())
+    qb, _ = torch.linalg.qr(b.double())
+    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1)
+    return torch.arccos(cosines).flip(0)
+
+
+class LinearAutoencoder(LatentModel):
+    r"""Linear encoder and decoder trained by gradient descent on (1/n) Σᵢ ‖xᵢ − x̂ᵢ‖²."""
+
+    name = "linear-ae"
+    family = "autoencoder"
+    Config = LinearAEConfig
+
+    def __init__(self, config: LinearAEConfig, data):
+        super().__init__(config, data)
+        d, k = data.dim, config.latent_dim
+        self.register_buffer("mean", torch.zeros(d))
+        # Small random start: away from the saddle at 0, far from any principal subspace.
+        self.decoder_weight = nn.Parameter(torch.randn(d, k) / math.sqrt(d))
+        self.encoder_weight = None if config.tied else nn.Parameter(torch.randn(k, d) / math.sqrt(d))
+
+    @classmethod
+    def recipe(cls, data):
+        k = {"image": 10, "signal": 10, "vector": 8, "points": 1}[data.kind]
+        # About 1,500 optimizer steps whatever the size of the data set.
+        epochs = max(30, min(300, math.ceil(1500 * 256 / len(data.x_train))))
+        return {"latent_dim": min(k, max(1, data.dim - 1)), "epochs": epochs}
+
+    def configure_optimizers(self, total_steps):
+        # Adam with a cosine decay to 0: the decay removes the mini-batch noise that would
+        # otherwise keep the subspace wandering along directions with small eigen-gaps.
+        c = self.config
+        opt = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        return {"main": opt}, [torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, total_steps))]
+
+    @classmethod
+    def check(cls, config, data):
+        if config.latent_dim >= data.dim:
+            raise UserError(
+                f"linear-ae needs latent_dim < input dimension ({data.dim}), got latent_dim={config.latent_dim}; "
+                f"the constraint k < d is what makes it learn PCA"
+            )
+
+    @property
+    def w_enc(self) -> torch.Tensor:
+        return self.decoder_weight.T if self.encoder_weight is None else self.encoder_weight
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (flatten(x) - self.mean) @ self.w_enc.T  # h = W_enc (x − μ)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        return (self.mean + h @ self.decoder_weight.T).reshape(-1, *self.data_shape)  # x̂ = μ + W_dec h
+
+    def on_train_start(self, data):
+        x = flatten(data.x_train).to(self.mean.device)
+        self.mean.copy_(x.mean(0))
+        if self.config.init == "pca":  # the closed-form optimum: W_dec = V_k, W_enc = V_kᵀ
+            v, _ = principal_subspace(x, self.config.latent_dim)
+            with torch.no_grad():
+                self.decoder_weight.copy_(v)
+                if self.encoder_weight is not None:
+                    self.encoder_weight.copy_(v.T)
+
+    def forward(self, x, phase="main"):
+        x_hat = self.decode(self.encode(x))
+        loss = (flatten(x) - flatten(x_hat)).pow(2).sum(1).mean()  # (1/n) Σᵢ ‖xᵢ − x̂ᵢ‖²
+        return loss, {}
+
+    def embed(self, x):
+        return self.encode(x)
+
+    @torch.no_grad()
+    def evaluate(self, data, history):
+        x_train, x_test = flatten(data.x_train).to(self.device), flatten(data.x_test).to(self.device)
+        k = self.config.latent_dim
+        recon = flatten(self.decode(self.encode(x_test)))
+        # PCA fitted on the training split, scored on the test split, same k.
+        v, _ = principal_subspace(x_train, k)
+        mu = x_train.mean(0)
+        pca_recon = mu + (x_test - mu) @ v @ v.T
+        angle = principal_angles(self.decoder_weight, v).max()
+        return {
+            "test_recon_mse": float((x_test - recon).pow(2).sum(1).mean()),
+            "pca_recon_mse": float((x_test - pca_recon).pow(2).sum(1).mean()),
+            "subspace_angle_deg": float(torch.rad2deg(angle)),
+            "latent_dim": k,
+        }
+
+    @torch.no_grad()
+    def figures(self, data, history, figure_dir: Path):
+        figure_dir = Path(figure_dir)
+        x = data.x_test[:10].to(self.device)
+        paths = [
+            plots.curves(history, ["loss"], figure_dir / "loss.png", "training loss (1/n) Σ‖x − x̂‖²"),
+            plots.examples_figure([x, self.decode(self.encode(x))], ["input", "reconstruction"],
+                                  data.kind, data.shape, figure_dir / "reconstructions.png",
+                                  "linear autoencoder reconstructions"),
+        ]
+        # Principal directions: rotate the decoder's orthonormalised columns onto PCA's basis
+        # (orthogonal Procrustes) so that the two rows can be compared one to one.
+        k = self.config.latent_dim
+        v, _ = principal_subspace(flatten(data.x_train).to(self.device), k)
+        q, _ = torch.linalg.qr(self.decoder_weight.double())
+        u, _, wt = torch.linalg.svd(q.T @ v.double())
+        aligned = (q @ u @ wt).to(v.dtype)
+        pictures = [plots.as_images(m.T, data.kind, data.shape) for m in (aligned, v)]
+        if all(p is not None for p in pictures):
+            grid = np.concatenate(pictures)
+            paths.append(plots.image_grid(grid, figure_dir / "principal_directions.png",
+                                          "decoder directions (top) vs PCA components (bottom)",
+                                          ncol=k, normalize_each=True))
+        else:
+            paths.append(plots.examples_figure([aligned.T, v.T], ["decoder", "PCA"], "signal", (v.shape[0],),
+                                               figure_dir / "principal_directions.png",
+                                               "decoder directions vs PCA components"))
+        codes = self.encode(data.x_test.to(self.device)).cpu().numpy()
+        paths.append(plots.histogram(codes, figure_dir / "code_histogram.png", "code values h", logy=False))
+        return paths
