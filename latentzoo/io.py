@@ -26,6 +26,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb"):
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     try:
+        os.fchmod(fd, 0o644 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -40,6 +41,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb"):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path, data: bytes) -> None:
