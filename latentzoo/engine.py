@@ -404,6 +404,9 @@ def _train(fabric, cls, dataset, config, seed, out_dir: Path, resume: bool, prog
         io.write_json(out_dir / "logs" / "history.json", state["history"])
         model.figures(dataset, state["history"], out_dir / "figures")
         io.write_json(out_dir / "metrics.json", metrics)
+        from latentzoo.report import write_report
+
+        write_report([out_dir])
     fabric.barrier()
     return metrics
 

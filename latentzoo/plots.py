@@ -132,3 +132,80 @@ def histogram(values: np.ndarray, path: str | Path, title: str = "", bins: int =
         ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
     return save_figure(fig, path)
+
+
+def sequences_figure(rows: list[torch.Tensor], row_names: list[str], kind: str, shape: tuple[int, ...],
+                     path: str | Path, title: str = "") -> Path:
+    """Ordered sequences of examples, one row each (interpolations, latent traversals).
+
+    Each row is a tensor (steps, *shape). Images: a grid, one row per sequence, steps
+    left to right. Signals and vectors: one panel per sequence, the curves coloured from
+    the first step (dark) to the last (light). Points: each sequence a path in the plane.
+    """
+    pictures = [as_images(r, kind, shape) for r in rows]
+    if all(p is not None for p in pictures):
+        k = min(len(p) for p in pictures)
+        stacked = np.concatenate([p[:k] for p in pictures])
+        return image_grid(stacked, path, title=title, ncol=k, rows_titles=row_names)
+    if kind == "points":
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        for r, name in zip(rows, row_names):
+            p = r.detach().float().cpu().reshape(-1, 2).numpy()
+            ax.plot(p[:, 0], p[:, 1], lw=0.8, alpha=0.6)
+            ax.scatter(p[:, 0], p[:, 1], c=np.linspace(0, 1, len(p)), cmap="viridis", s=10, label=name)
+        ax.set_aspect("equal")
+        ax.legend(fontsize=6)
+        ax.set_title(title, fontsize=9)
+        return save_figure(fig, path)
+    n = len(rows)
+    ncol = min(n, 4)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 1.9 * nrow), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, r, name in zip(axes.flat, rows, row_names):
+        ax.set_axis_on()
+        r = r.detach().float().cpu().reshape(len(r), -1).numpy()
+        colours = plt.cm.viridis(np.linspace(0, 0.9, len(r)))
+        for step, c in zip(r, colours):
+            ax.plot(step, lw=0.9, color=c)
+        ax.set_xticks([])
+        ax.set_title(name, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def atoms_figure(atoms: torch.Tensor, kind: str, shape: tuple[int, ...], path: str | Path, title: str = "",
+                 max_atoms: int = 100) -> Path:
+    """Dictionary atoms or decoder columns (n, *shape), whose sign and scale are arbitrary.
+
+    Images: a grid, each atom scaled to its own range (red positive, blue negative).
+    Signals and vectors: small panels of curves. Points (2-D): arrows from the origin.
+    """
+    atoms = atoms.detach().float().cpu()[:max_atoms]
+    pictures = as_images(atoms, kind, shape)
+    if pictures is not None and pictures.ndim == 3:
+        return image_grid(pictures, path, title=title, normalize_each=True)
+    flat = atoms.reshape(len(atoms), -1).numpy()
+    if flat.shape[1] == 2:
+        fig, ax = plt.subplots(figsize=(4, 4))
+        lim = max(np.abs(flat).max(), 1e-12) * 1.1
+        for a in flat:
+            ax.annotate("", xy=(a[0], a[1]), xytext=(0, 0), arrowprops={"arrowstyle": "->", "lw": 0.8})
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.set_title(title, fontsize=9)
+        return save_figure(fig, path)
+    n = len(flat)
+    ncol = min(n, 8)
+    nrow = int(math.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.3 * ncol, 0.9 * nrow + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            ax.plot(flat[i], lw=0.8, color="#4477aa")
+            ax.axhline(0, lw=0.4, color="grey")
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
