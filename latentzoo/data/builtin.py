@@ -39,9 +39,17 @@ def digits(seed: int) -> Dataset:
 def mnist1d(seed: int) -> Dataset:
     # The dataset's own generator seed is kept at its default, so that everybody's
     # MNIST-1D is the same data set and results compare with the published ones.
+    import random
+
     from mnist1d.data import get_dataset_args, make_dataset
 
-    data = make_dataset(get_dataset_args())
+    # make_dataset reseeds numpy's and Python's global generators; give the caller theirs back.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        data = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
     return Dataset(
         "mnist1d",
         "signal",

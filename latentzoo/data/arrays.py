@@ -1,0 +1,207 @@
+r"""NumPy ``.npy`` and ``.npz`` files, read without pickle and without trusting their headers.
+
+A ``.npz`` holds the arrays ``x`` (required), ``y`` (integer labels), and optionally
+``x_test`` / ``y_test``, which are then the test split (else the split is drawn from
+the seed); a ``.npy`` holds ``x`` alone. Save them with ``np.savez(path, x=..., y=...)``.
+
+The kind of data follows from the shape of ``x``:
+
+    (n, 2)                          points   (2-D points)
+    (n, d), d ≠ 2                   vector
+    (n, H, W)                       image, grey → (n, 1, H, W)
+    (n, C, H, W) or (n, H, W, C)    image with C ∈ {1, 3} (channels-first wins a tie)
+
+Allowed dtypes are bool, integers and floats; integer images must lie in 0..255 and
+are scaled x / 255, float images must already lie in [0, 1]. Labels must be 1-D
+integers. Object arrays (which only pickle can load) are refused, as are complex,
+string, structured and date dtypes.
+
+Safety: each array's header is parsed with ``numpy.lib.format`` (header size capped by
+numpy at 10 000 bytes) and its claimed size, prod(shape) × itemsize, must equal the
+bytes present — the file size for ``.npy``, the member's size for ``.npz``, whose
+members must be stored or deflated, with a declared size at most 1032 × the compressed
+size (the largest expansion deflate allows) — before anything that size is allocated.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentzoo.data import Dataset
+from latentzoo.data.file_checks import (
+    DEFLATE_MAX_RATIO,
+    bad,
+    check_allocation,
+    describe_exception,
+    file_size,
+    make_dataset,
+    read_at_most,
+    read_into_buffer,
+)
+
+NPZ_KEYS = ("x", "y", "x_test", "y_test")
+_PLAIN_KINDS = "biuf"
+
+
+def _read_npy_stream(stream, total_size: int, size_is_real: bool) -> np.ndarray:
+    r"""Parse one ``.npy`` stream of ``total_size`` bytes; raise ValueError (or _Refused) when malformed."""
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    try:
+        shape, fortran, dtype = read_header(stream)
+    except Exception as error:  # noqa: BLE001 - numpy's header parser (ast, tokenize) on untrusted text
+        raise ValueError(f"malformed .npy header ({describe_exception(error)})") from None
+    if dtype.hasobject:
+        raise _Refused("is an object array, which only pickle can load; refused "
+                       "(save numbers, e.g. x.astype(np.float32))")
+    if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise _Refused(f"has dtype {dtype}; only bool, integer or float arrays are allowed")
+    count = 1
+    for d in shape:
+        count *= d
+    header = stream.tell()
+    expected = count * dtype.itemsize
+    # The claim is checked against the bytes present BEFORE allocating anything that size.
+    if header + expected != total_size:
+        problem = "truncated" if header + expected > total_size else "has extra bytes after the data"
+        raise _Refused(f"{problem}: its header claims shape {shape} of {dtype} "
+                       f"({header + expected} bytes) but it has {total_size} bytes")
+    if size_is_real:  # a raw file or a stored member: total_size is what the file really holds
+        data = read_into_buffer(stream, expected)
+        if stream.read(1):
+            data = None
+    else:  # a deflated member: its declared size is only a claim
+        data = read_at_most(stream, expected + 1)
+    if data is None or len(data) != expected:
+        raise _Refused(f"does not hold the {expected} bytes of data its header claims")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+class _Refused(ValueError):
+    r"""A well-formed array that we refuse, with a message for the user."""
+
+
+def read_npy(path: Path) -> np.ndarray:
+    r"""One ``.npy`` file → array (see the module docstring for the checks)."""
+    size = file_size(path)
+    try:
+        with open(path, "rb") as stream:
+            return _read_npy_stream(stream, size, size_is_real=True)
+    except _Refused as error:
+        raise bad(path, str(error)) from None
+    except (OSError, ValueError, EOFError) as error:
+        raise bad(path, f"is not a valid .npy file ({describe_exception(error)})") from None
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    r"""The arrays of a ``.npz`` file keyed by name, refusing unknown names and unsafe members."""
+    size = file_size(path)
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            for info in infos:
+                key = info.filename.removesuffix(".npy")
+                if key not in NPZ_KEYS:
+                    raise bad(path, f"holds an array named '{key}'; expected only {', '.join(NPZ_KEYS)} "
+                                    f"(save with np.savez(file, x=..., y=...))")
+                if names.count(info.filename) > 1:
+                    raise bad(path, f"holds two arrays named '{key}'")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise bad(path, f"array '{key}' uses zip compression method {info.compress_type}; "
+                                    f"only stored or deflated arrays (np.savez, np.savez_compressed) are read")
+                if info.compress_size > size or (
+                        info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024):
+                    raise bad(path, f"array '{key}' claims {info.file_size} bytes, more than its "
+                                    f"{info.compress_size} compressed bytes can hold; the file is corrupt")
+                try:
+                    with archive.open(info) as stream:
+                        arrays[key] = _read_npy_stream(stream, info.file_size,
+                                                        size_is_real=info.compress_type == zipfile.ZIP_STORED)
+                except _Refused as error:
+                    raise bad(path, f"array '{key}' {error}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error,
+            NotImplementedError, RuntimeError, OverflowError) as error:
+        # RuntimeError: encrypted member; NotImplementedError: unsupported zip feature.
+        raise bad(path, f"is not a valid .npz file ({describe_exception(error)})") from None
+    return arrays
+
+
+def _examples(path: Path, key: str, array: np.ndarray) -> tuple[torch.Tensor, str]:
+    r"""Array ``key`` of the file → (float32 tensor, kind), images as (n, C, H, W) in [0, 1]."""
+    if array.ndim < 2 or array.shape[0] == 0 or 0 in array.shape:
+        raise bad(path, f"array '{key}' must have shape (n, features...) with n > 0, got {array.shape}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise bad(path, f"array '{key}' contains NaN or infinite values")
+    check_allocation(path, array.size, f"array '{key}'")
+    shape = array.shape
+    if array.ndim == 2:
+        kind = "points" if shape[1] == 2 else "vector"
+    elif array.ndim == 3:
+        kind, array = "image", array[:, None]  # (n, H, W) → (n, 1, H, W)
+    elif array.ndim == 4 and shape[1] in (1, 3):
+        kind = "image"
+    elif array.ndim == 4 and shape[3] in (1, 3):
+        kind, array = "image", array.transpose(0, 3, 1, 2)  # (n, H, W, C) → (n, C, H, W)
+    else:
+        raise bad(path, f"cannot tell the kind of data from the shape {shape} of '{key}': expected "
+                        "(n, d), (n, H, W), (n, C, H, W) or (n, H, W, C) with C = 1 or 3")
+    if kind == "image" and array.dtype.kind in "iu":
+        lo, hi = array.min(), array.max()
+        if lo < 0 or hi > 255:
+            raise bad(path, f"integer image array '{key}' has values {lo}..{hi}; expected 0..255")
+        values = np.divide(array, np.float32(255), dtype=np.float32)  # x / 255 into [0, 1]
+    else:  # no copy when the data already is writable float32
+        values = array.astype(np.float32, copy=not array.flags.writeable)
+    if kind == "image" and array.dtype.kind == "f":
+        lo, hi = float(values.min()), float(values.max())
+        if lo < 0 or hi > 1:
+            raise bad(path, f"float image array '{key}' has values {lo:g}..{hi:g}; expected [0, 1] "
+                            "(or save uint8 values 0..255)")
+    return torch.from_numpy(np.ascontiguousarray(values)), kind
+
+
+def _labels(path: Path, key: str, array: np.ndarray, n: int, x_key: str) -> torch.Tensor:
+    if array.dtype.kind not in "iu" or array.ndim != 1:
+        raise bad(path, f"labels '{key}' must be a 1-D integer array, got {array.dtype} of shape {array.shape}")
+    if array.shape[0] != n:
+        raise bad(path, f"labels '{key}' has {array.shape[0]} entries but '{x_key}' has {n} examples")
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        raise bad(path, f"labels '{key}' are too large to be class indices")
+    return torch.from_numpy(array.astype(np.int64))
+
+
+def load_array_file(path: Path, seed: int) -> Dataset:
+    r"""Read a ``.npy`` or ``.npz`` file (see the module docstring)."""
+    if path.suffix.lower() == ".npy":
+        arrays = {"x": read_npy(path)}
+    else:
+        arrays = read_npz(path)
+    if "x" not in arrays:
+        found = ", ".join(sorted(arrays)) or "no arrays"
+        raise bad(path, f"has no array named 'x' (found: {found}); save with np.savez(file, x=..., y=...)")
+    if "y_test" in arrays and "x_test" not in arrays:
+        raise bad(path, "has 'y_test' but no 'x_test'")
+    if "x_test" in arrays and ("y" in arrays) != ("y_test" in arrays):
+        raise bad(path, "has labels for only one split: give both 'y' and 'y_test', or neither")
+    x_train, kind = _examples(path, "x", arrays["x"])
+    x_test = y_train = y_test = None
+    if "x_test" in arrays:
+        x_test, test_kind = _examples(path, "x_test", arrays["x_test"])
+        if test_kind != kind or x_test.shape[1:] != x_train.shape[1:]:
+            raise bad(path, f"'x_test' examples have shape {tuple(x_test.shape[1:])} but 'x' examples "
+                            f"{tuple(x_train.shape[1:])}")
+    if "y" in arrays:
+        y_train = _labels(path, "y", arrays["y"], x_train.shape[0], "x")
+    if "y_test" in arrays:
+        y_test = _labels(path, "y_test", arrays["y_test"], x_test.shape[0], "x_test")
+    return make_dataset(path, kind, x_train, x_test, y_train, y_test, seed)

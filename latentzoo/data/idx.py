@@ -1,0 +1,190 @@
+r"""MNIST-format IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST), raw or gzip-compressed.
+
+The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/) is a header and
+then the values, big-endian:
+
+    bytes 0-1   0x00 0x00                      (magic: two zero bytes)
+    byte  2     dtype code: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+                            0x0D float32, 0x0E float64
+    byte  3     ndim, the number of dimensions
+    then        ndim × uint32 sizes, then prod(sizes) values.
+
+Images are uint8 of ndim 3, (n, H, W); labels integer of ndim 1, (n,). The size the
+header claims, prod(sizes) × itemsize bytes, is checked against the bytes really
+present before anything that size is allocated: exactly equal for a raw file, at
+most 1032 × the compressed size for a ``.gz`` file (the largest expansion deflate
+allows), and a gzip stream is decompressed in chunks, never more than the claimed
+size + 1 bytes, so a bomb or a lying header cannot exhaust memory.
+
+A folder is recognised by its file names, ``<prefix>images<sep>idx3<sep>ubyte[.gz]`` and
+``<prefix>labels<sep>idx1<sep>ubyte[.gz]`` (separators ``-``, ``_`` or ``.``): a prefix
+containing ``train`` is the training split, one containing ``t10k`` or ``test`` the test
+split; a folder with a single images file (and its labels) is split from the seed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentzoo.data import Dataset
+from latentzoo.data.file_checks import (
+    DEFLATE_MAX_RATIO,
+    bad,
+    check_allocation,
+    check_inside,
+    describe_exception,
+    file_size,
+    make_dataset,
+    read_at_most,
+    read_into_buffer,
+)
+
+#: IDX dtype code → big-endian numpy dtype.
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+INTEGER_CODES = (0x08, 0x09, 0x0B, 0x0C)
+
+IDX_NAME = re.compile(r"^(?P<prefix>.*?)(?P<what>images|labels)[-_.]idx(?P<ndim>\d)[-_.]ubyte(?P<gz>\.gz)?$",
+                      re.IGNORECASE)
+
+
+def idx_files(folder: Path) -> dict[tuple[str, str], Path]:
+    r"""IDX files of a folder keyed by (prefix, "images"|"labels"); a raw file wins over its ``.gz``."""
+    found: dict[tuple[str, str], Path] = {}
+    for entry in sorted(folder.iterdir()):
+        match = IDX_NAME.match(entry.name)
+        if match is None or entry.name.startswith("."):
+            continue
+        key = (match["prefix"].lower(), match["what"].lower())
+        if key in found and not found[key].name.lower().endswith(".gz"):
+            continue  # keep the raw file when both it and its .gz are present
+        found[key] = entry
+    return found
+
+
+def read_idx(path: Path) -> np.ndarray:
+    r"""Parse one IDX file (raw or ``.gz``) into a numpy array, refusing anything malformed.
+
+    The header's claimed data size is checked against the file before allocating it
+    (see the module docstring); a truncated or over-long file, a wrong magic number, an
+    unknown dtype code and a zero ndim are each refused with a one-line message.
+    """
+    size = file_size(path)
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        with open(path, "rb") as raw:
+            if not compressed:
+                return _parse(path, raw, size, compressed)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _parse(path, stream, size, compressed)
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+        what = "corrupt gzip data" if compressed else "cannot read"
+        raise bad(path, f"{what} ({describe_exception(error)})") from None
+
+
+def _parse(path: Path, stream, size: int, compressed: bool) -> np.ndarray:
+    magic = read_at_most(stream, 4)
+    if len(magic) < 4:
+        raise bad(path, f"truncated IDX header: {len(magic)} bytes, expected at least 4")
+    if magic[0] != 0 or magic[1] != 0:
+        raise bad(path, f"wrong IDX magic number 0x{magic.hex()} (must start with two zero bytes)")
+    code, ndim = magic[2], magic[3]
+    if code not in IDX_DTYPES:
+        raise bad(path, f"unknown IDX dtype code 0x{code:02x} (known: 08, 09, 0b, 0c, 0d, 0e)")
+    if ndim == 0:
+        raise bad(path, "IDX header says 0 dimensions")
+    raw_dims = read_at_most(stream, 4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise bad(path, f"truncated IDX header: {ndim} dimensions announced, file ends inside them")
+    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+    dtype = np.dtype(IDX_DTYPES[code])
+    n_values = 1
+    for d in dims:
+        n_values *= d
+    expected = n_values * dtype.itemsize
+    header = 4 + 4 * ndim
+    # Check the claim against the bytes present BEFORE allocating anything that size.
+    if compressed:
+        bound = DEFLATE_MAX_RATIO * size + 1024
+        if expected > bound:
+            raise bad(path, f"IDX header claims {_plural(dims)} = {expected} bytes, more than a "
+                            f"{size}-byte gzip file can hold; the file is corrupt")
+    elif header + expected != size:
+        problem = "truncated" if header + expected > size else "has extra bytes after the data"
+        raise bad(path, f"{problem}: IDX header claims {_plural(dims)} ({header + expected} bytes) "
+                        f"but the file has {size} bytes")
+    check_allocation(path, n_values)
+    if compressed:
+        view = memoryview(read_at_most(stream, expected + 1))  # at most one byte beyond the claim
+        data, extra = view[:expected], view[expected:]
+    else:
+        data, extra = read_into_buffer(stream, expected), stream.read(1)  # size already checked
+    if len(data) < expected:
+        raise bad(path, f"truncated: IDX header claims {_plural(dims)} ({expected} bytes of data) "
+                        f"but only {len(data)} bytes follow")
+    if extra:
+        raise bad(path, f"has extra bytes after the {expected} bytes of data the IDX header claims")
+    return np.frombuffer(data, dtype=dtype, count=n_values).reshape(dims)
+
+
+def _plural(dims) -> str:
+    return "×".join(str(d) for d in dims) + " values"
+
+
+def _images(path: Path) -> torch.Tensor:
+    array = read_idx(path)
+    if array.dtype != np.uint8 or array.ndim != 3:
+        raise bad(path, f"expected uint8 images of 3 dimensions (n, H, W), got {array.dtype} "
+                        f"of shape {array.shape}")
+    if 0 in array.shape:
+        raise bad(path, f"has no images (shape {array.shape})")
+    # uint8 → float in [0, 1]: x / 255, shape (n, 1, H, W).
+    return torch.from_numpy(np.divide(array, np.float32(255), dtype=np.float32)).unsqueeze(1)
+
+
+def _labels(path: Path, n_images: int, images_path: Path) -> torch.Tensor:
+    array = read_idx(path)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise bad(path, f"expected integer labels of 1 dimension, got {array.dtype} of shape {array.shape}")
+    if array.shape[0] != n_images:
+        raise bad(path, f"has {array.shape[0]} labels but {images_path.name} has {n_images} images")
+    if array.size and array.min() < 0:
+        raise bad(path, f"labels must be non-negative class indices, found {array.min()}")
+    return torch.from_numpy(array.astype(np.int64))
+
+
+def load_idx_folder(folder: Path, seed: int) -> Dataset:
+    r"""Read a folder of IDX files: a train and a test pair, or one pair split from ``seed``."""
+    root = folder.resolve()
+    files = idx_files(folder)
+    images = {prefix: p for (prefix, what), p in files.items() if what == "images"}
+    labels = {prefix: p for (prefix, what), p in files.items() if what == "labels"}
+    for prefix, p in labels.items():
+        if prefix not in images:
+            raise bad(p, "labels file without a matching images file in the same folder")
+    if len(images) == 1:
+        splits = {"train": next(iter(images))}
+    else:
+        splits = {}
+        for prefix in images:
+            split = "test" if ("t10k" in prefix or "test" in prefix) else "train" if "train" in prefix else None
+            if split is None or split in splits:
+                names = ", ".join(sorted(p.name for p in images.values()))
+                raise bad(folder, f"cannot tell which IDX images file is train and which is test ({names})")
+            splits[split] = prefix
+        if set(splits) != {"train", "test"}:
+            raise bad(folder, "several IDX images files but not one train and one t10k/test file")
+    xs, ys = {}, {}
+    for split, prefix in splits.items():
+        check_inside(root, images[prefix])
+        xs[split] = _images(images[prefix])
+        ys[split] = None
+        if prefix in labels:
+            check_inside(root, labels[prefix])
+            ys[split] = _labels(labels[prefix], xs[split].shape[0], images[prefix])
+    return make_dataset(folder, "image", xs["train"], xs.get("test"), ys["train"], ys.get("test"), seed)
