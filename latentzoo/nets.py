@@ -121,3 +121,65 @@ def decoder_for(kind: str, shape: tuple[int, ...], in_features: int, hidden: int
 def flatten(x: torch.Tensor) -> torch.Tensor:
     """(n, ...) → (n, d)."""
     return x.reshape(x.shape[0], -1)
+
+
+class BasicBlock(nn.Module):
+    """The two-convolution residual block of ResNet-18/34 (He et al. 2016), with batch norm."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """CIFAR-style ResNet-18: a 3×3 stride-1 stem without max-pooling (for 32×32 images),
+    four stages of two :class:`BasicBlock` s with ``width``·(1, 2, 4, 8) channels, global
+    average pooling; features of size 8·``width`` (512 at the usual width 64), then a linear
+    map to ``out_features`` when that differs (None: return the pooled features)."""
+
+    def __init__(self, in_channels: int = 3, out_features: int | None = None, width: int = 64):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())
+        layers, channels = [], width
+        for i, mult in enumerate((1, 2, 4, 8)):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(channels, width * mult, stride), BasicBlock(width * mult, width * mult)]
+            channels = width * mult
+        self.stages = nn.Sequential(*layers)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = channels
+        self.out = (nn.Identity() if out_features in (None, channels)
+                    else nn.Linear(channels, out_features))
+
+    def forward(self, x):
+        return self.out(self.pool(self.stages(self.stem(x))))
+
+
+class Conv1dNet(nn.Module):
+    """A 1-D CNN for signals (n, L) or (n, C, L): four convolutions with batch norm
+    (``width``, ``width`` stride 2, 2·``width``, 2·``width`` stride 2 channels), global
+    average pooling over positions, then a linear map to ``out_features``."""
+
+    def __init__(self, in_channels: int, out_features: int, width: int = 64, act: str = "relu"):
+        super().__init__()
+        layers, channels = [], in_channels
+        for out, kernel, stride in ((width, 5, 1), (width, 5, 2), (2 * width, 3, 1), (2 * width, 3, 2)):
+            layers += [nn.Conv1d(channels, out, kernel, stride=stride, padding=kernel // 2),
+                       nn.BatchNorm1d(out), activation(act)]
+            channels = out
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(channels, out_features))
+
+    def forward(self, x):
+        return self.net(x.unsqueeze(1) if x.ndim == 2 else x)
