@@ -43,6 +43,7 @@ from latentzoo.errors import TrainingFailed, UserError
 from latentzoo.registry import model_class
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+GRAD_CHECK_EVERY = 10  # steps between checks that the gradient norm is finite (when not clipping)
 RUN_FILES = ("config.yaml", "metrics.json", "weights.safetensors", "report.html")
 RUN_DIRS = ("checkpoints", "logs", "figures")
 
@@ -206,8 +207,11 @@ def fit(model: str | None, data: str | None, out_dir, *, overrides: dict | None 
     ``progress`` is True (a progress bar), False, or an object with ``update(n)`` and
     ``set_postfix_str(s)`` (an outer progress display, as the tour uses).
     """
+    nvml_check_set = "PYTORCH_NVML_BASED_CUDA_CHECK" in os.environ
     from lightning.fabric import Fabric
 
+    if not nvml_check_set:  # lightning sets it on import; it slows every optimizer step when no GPU is present
+        os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     out_dir = Path(out_dir)
     if _is_launching_process():  # fail early, before data is loaded; other ranks leave this to rank 0
         check_run_dir(out_dir, resume, force)
@@ -217,6 +221,11 @@ def fit(model: str | None, data: str | None, out_dir, *, overrides: dict | None 
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     loggers = _loggers(out_dir)
+    if strategy == "ddp" and len(cls.phases) > 1:
+        # each phase's forward leaves the other player's parameters without gradients
+        from lightning.fabric.strategies import DDPStrategy
+
+        strategy = DDPStrategy(find_unused_parameters=True)
     try:
         fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
                         precision=precision, loggers=loggers)
@@ -280,9 +289,14 @@ def _train(fabric, cls, dataset, config, seed, out_dir: Path, resume: bool, prog
     active = [optimizers[p] for p in phase_names if optimizers[p] is not None]
     if not active and world > 1:
         raise UserError(f"{cls.name} does not train by gradient steps and runs in one process only; drop --devices")
-    wrapped, *set_up = fabric.setup(model, *active) if active else (fabric.setup_module(model),)
-    it = iter(set_up)
-    optimizers = {p: (next(it) if optimizers[p] is not None else None) for p in phase_names}
+    if _plain(fabric):
+        # One device at 32-bit precision: Fabric's wrappers would do nothing but cost time per step.
+        wrapped, backward = model, (lambda loss: loss.backward())
+    else:
+        wrapped, *set_up = fabric.setup(model, *active) if active else (fabric.setup_module(model),)
+        it = iter(set_up)
+        optimizers = {p: (next(it) if optimizers[p] is not None else None) for p in phase_names}
+        backward = fabric.backward
     if rank:
         torch.manual_seed(seed + 7919 * rank)  # different augmentations / noise on each rank
 
@@ -344,11 +358,12 @@ def _train(fabric, cls, dataset, config, seed, out_dir: Path, resume: bool, prog
                     if optimizer is not None:
                         # backward, clip, step
                         optimizer.zero_grad(set_to_none=True)
-                        fabric.backward(loss)
+                        backward(loss)
+                        check = check_grads and state["step"] % GRAD_CHECK_EVERY == 0
                         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-                        if params and (check_grads or grad_clip):
+                        if params and (check or grad_clip):
                             norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-                            if check_grads and not torch.isfinite(norm):
+                            if check_grads and not torch.isfinite(norm):  # measured here anyway
                                 _diverged("gradient norm", float(norm), epoch, state["step"], phase, config, out_dir)
                             if grad_clip:
                                 torch.nn.utils.clip_grads_with_norm_(params, grad_clip, norm)
@@ -366,7 +381,7 @@ def _train(fabric, cls, dataset, config, seed, out_dir: Path, resume: bool, prog
                 if stop.signum is not None:
                     state["train_seconds"] += time.perf_counter() - tic
                     state["epoch_seconds"] += time.perf_counter() - tic
-                    state["running"] = running
+                    state["running"] = _floats(running)
                     checkpoint(epoch, batch_index + 1)
                     raise Interrupted(
                         f"interrupted at epoch {epoch + 1}, step {state['step']}: checkpoint saved in "
@@ -374,7 +389,7 @@ def _train(fabric, cls, dataset, config, seed, out_dir: Path, resume: bool, prog
             # ---- end of epoch: history, log, checkpoint -------------------------------------
             seconds = time.perf_counter() - tic + state["epoch_seconds"]
             state["train_seconds"] += time.perf_counter() - tic
-            record = {"epoch": epoch + 1, **{k: s / n for k, (s, n) in running.items()}, "seconds": seconds}
+            record = {"epoch": epoch + 1, **{k: s / n for k, (s, n) in _floats(running).items()}, "seconds": seconds}
             model.eval()
             record.update(model.on_epoch_end(epoch, dataset) or {})
             model.train()
@@ -416,10 +431,24 @@ def _uses_scaler(fabric) -> bool:
 
 
 def _accumulate(running: dict, values: dict) -> None:
+    """Running (sum, count) per logged value; tensors stay tensors (no device sync per step)."""
     for k, v in values.items():
-        v = float(v)
+        v = v.detach() if isinstance(v, torch.Tensor) else v
         s, n = running.get(k, (0.0, 0))
         running[k] = (s + v, n + 1)
+
+
+def _floats(running: dict) -> dict:
+    return {k: (float(s), n) for k, (s, n) in running.items()}
+
+
+def _plain(fabric) -> bool:
+    """True on a single device with the plain 32-bit precision plugin."""
+    from lightning.fabric.plugins import Precision
+    from lightning.fabric.strategies import SingleDeviceStrategy
+
+    return (fabric.world_size == 1 and isinstance(fabric.strategy, SingleDeviceStrategy)
+            and type(fabric.strategy.precision) is Precision)
 
 
 def _postfix(record: dict, state: dict) -> str:

@@ -12,7 +12,7 @@ Losses: :mod:`.losses` (re-exported by :mod:`latentzoo.losses`).
 
 from __future__ import annotations
 
-__all__ = ["sparse_encode", "duality_gap"]
+__all__ = ["duality_gap", "sparse_encode"]
 
 
 def __getattr__(name: str):
