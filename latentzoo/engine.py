@@ -201,7 +201,7 @@ def fit(model: str | None, data: str | None, out_dir, *, overrides: dict | None 
         config_file: str | None = None, seed: int = 0, epochs: int | None = None, resume: bool = False,
         force: bool = False, accelerator: str = "auto", devices: int | str = 1, num_nodes: int = 1,
         strategy: str = "auto", precision: str = "32-true", progress: bool | object = True,
-        deterministic: bool = False) -> dict:
+        deterministic: bool = False, threads: int | None = None) -> dict:
     """Train ``model`` on ``data``, write the run directory ``out_dir`` and return its metrics.
 
     ``progress`` is True (a progress bar), False, or an object with ``update(n)`` and
@@ -232,6 +232,7 @@ def fit(model: str | None, data: str | None, out_dir, *, overrides: dict | None 
     except (ValueError, RuntimeError, TypeError) as e:
         raise UserError(f"cannot set up devices: {str(e).splitlines()[0]}") from None
     fabric.launch()
+    _set_threads(threads, fabric)
 
     # Rank 0 owns the directory; the others learn whether it succeeded.
     problem = None
@@ -257,6 +258,16 @@ def fit(model: str | None, data: str | None, out_dir, *, overrides: dict | None 
             }, sort_keys=False))
         fabric.barrier()
         return _train(fabric, cls, dataset, config, seed, out_dir, resume, progress)
+
+
+def _set_threads(threads: int | None, fabric) -> None:
+    """CPU threads per process: ``threads`` if given; with several processes on one CPU machine,
+    the cores shared out among them (unless OMP_NUM_THREADS says otherwise)."""
+    if threads:
+        torch.set_num_threads(threads)
+    elif fabric.device.type == "cpu" and fabric.world_size > 1 and "OMP_NUM_THREADS" not in os.environ:
+        local = max(1, fabric.world_size // max(1, fabric.num_nodes))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def _loggers(out_dir: Path) -> list:
