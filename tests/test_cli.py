@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
+from latentzoo.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +86,19 @@ def test_config_file_and_set_are_resolved_and_saved(tmp_path):
     (["embed", "/no/such/run", "--out", "x.npy"], ["/no/such/run"]),
     (["fit", "linear-ae", "--bogus-flag"], ["--bogus-flag"]),
 ])
-def test_bad_command_lines_give_one_line_and_exit_2(tmp_path, args, fragments):
-    assert_one_line_error(run_cli(*args, "--out", tmp_path / "o") if args[0] == "fit" and "--out" not in args
-                          and args != ["fit", "--resume"] else run_cli(*args, cwd=tmp_path), *fragments)
+def test_bad_command_lines_give_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, fragments):
+    # In-process (the same main() the console script calls), so the table stays fast.
+    monkeypatch.chdir(tmp_path)
+    if args[0] == "fit" and "--out" not in args and args != ["fit", "--resume"]:
+        args = [*args, "--out", str(tmp_path / "o")]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess(args, code, captured.out, captured.err), *fragments)
+
+
+def test_the_console_script_itself_reports_one_line(tmp_path):
+    assert_one_line_error(run_cli("fit", "linear-ae", "--data", "/no/such/place", "--out", tmp_path / "o"),
+                          "/no/such/place")
 
 
 def test_output_path_that_is_a_file_and_existing_run(tmp_path, lin_run):
