@@ -1,0 +1,391 @@
+r"""Seed question 3: the generative adversarial network, with the seed's general objective
+
+.. math:: \min_{\tilde w}\max_{w}\ \mathbb{E}_{y\sim P_{real}} F(D(y; w)) - \mathbb{E}_{\eta\sim N(0, I)}\tilde F(D(G(\eta;\tilde w); w))
+
+(F, F̃ chosen by ``loss``; see :mod:`latentzoo.gan.losses`), the remedies for its known training
+problems, and the diagnosis of those problems while it trains.
+
+Networks: for points, vectors and signals, MLPs (``depth`` hidden layers of width ``hidden``;
+ReLU in G, LeakyReLU(0.2) in D); for images, DCGAN-style convolutions (G: linear map then two
+stride-2 transposed convolutions with batch norm, sigmoid output in [0, 1]; D: two stride-2
+convolutions without batch norm, which would break the gradient penalties). η ∈ R^latent_dim.
+
+Per step (phases ``discriminator`` then ``generator``; the generator steps once every
+``n_critic`` steps):
+
+* discriminator: −V on a real batch y and a fresh fake batch G(η) (detached), plus
+  ``gp`` · E(‖∇D(x̂)‖ − 1)² (WGAN-GP) and (``r1``/2) · E‖∇_y D(y)‖² (R1);
+* generator: :func:`~latentzoo.gan.losses.generator_loss` on D(G(η)).
+
+Remedies (all ``--set`` keys): the loss (non-saturating, Wasserstein, hinge, least-squares),
+``n_critic``, ``lr_g``/``lr_d`` (TTUR), ``gp``, ``r1``, ``spectral_norm`` on every layer of D,
+``pack`` (PacGAN: D sees ``pack`` samples at once, concatenated), ``ema`` (an exponential moving
+average of G's weights, w̄ ← ema·w̄ + (1 − ema)·w̃ with the warm-up min(ema, (1+t)/(10+t)) at
+the t-th update, used for evaluation and sampling), ``lr_schedule=linear`` (decay to 0), and the
+noise distribution ``noise`` (N(0, I) or U[−1, 1]).
+
+Evaluation (samples of the EMA generator): on Gaussian mixtures the PacGAN mode metrics from
+2,500 samples; otherwise Fréchet distance and precision/recall against the test split in the
+feature space of :mod:`latentzoo.gan.metrics`; always the ``diagnosis`` of
+:mod:`latentzoo.gan.diagnostics`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from latentzoo.errors import UserError
+from latentzoo.gan import diagnostics, metrics
+from latentzoo.gan.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from latentzoo.model import LatentModel, ModelConfig
+from latentzoo.nets import MLP, ConvDecoder, ConvEncoder
+
+EVAL_SAMPLES = 2500          # PacGAN's sample count for the mixture metrics
+SNAPSHOTS = 6                # epochs whose samples are kept for the "samples over training" figure
+EVAL_SEED = 20180601         # fixed noise for evaluation and snapshots (does not touch the training RNG)
+SIGNALS = ("d_loss", "g_loss", "real_logit", "fake_logit", "d_win", "g_grad_norm")
+SIGNAL_STEPS = 4096          # per-step signals kept in the weights (the last steps), for diagnosis after loading
+
+
+class GANConfig(ModelConfig):
+    """Options of the GAN (``--set key=value``); ``latent_dim`` is the noise dimension of η."""
+
+    loss: Literal["minimax", "nonsaturating", "wasserstein", "hinge", "least-squares"] = Field(
+        "nonsaturating", description="F and F~ of the objective (and the generator's loss)")
+    n_critic: int = Field(1, gt=0, description="discriminator steps per generator step")
+    lr_g: float | None = Field(None, gt=0, description="generator learning rate (default: lr)")
+    lr_d: float | None = Field(None, gt=0, description="discriminator learning rate (default: lr); TTUR if != lr_g")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 of both players")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2 of both players")
+    gp: float = Field(0.0, ge=0, description="weight lambda of the WGAN-GP gradient penalty (0 = off)")
+    r1: float = Field(0.0, ge=0, description="weight gamma of the R1 penalty (gamma/2) E||grad D(y)||^2 (0 = off)")
+    spectral_norm: bool = Field(False, description="spectral normalisation of every layer of D")
+    pack: int = Field(1, gt=0, description="PacGAN: samples the discriminator judges together")
+    ema: float = Field(0.0, ge=0, lt=1, description="decay of the generator's weight average (0 = off)")
+    lr_schedule: Literal["constant", "linear"] = Field("constant", description="learning rates: constant or linear decay to 0")
+    noise: Literal["normal", "uniform"] = Field("normal", description="P_simple of eta: N(0, I) or U[-1, 1]^latent_dim")
+    conv: bool = Field(True, description="DCGAN convolutions for images (MLP otherwise)")
+    feature_extractor: str | None = Field(
+        None, description="package.module:function mapping examples to features for FD/precision/recall")
+
+
+class _Packed(nn.Module):
+    """D on packs: (n, *shape) → reshape to (n/k, k·C, H, W) or (n/k, k·d) → logits (n/k,)."""
+
+    def __init__(self, net: nn.Module, pack: int, image: bool):
+        super().__init__()
+        self.net, self.pack, self.image = net, pack, image
+
+    def pack_input(self, x: torch.Tensor) -> torch.Tensor:
+        n = (x.shape[0] // self.pack) * self.pack
+        x = x[:n]
+        if self.image:
+            return x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        return x.reshape(n // self.pack, -1)
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        return self.net(packed).reshape(-1)
+
+
+class _Sigmoid(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z):
+        return torch.sigmoid(self.net(z))
+
+
+class GAN(LatentModel):
+    r"""Generator G(η), discriminator D, the seed's F/F̃ objective, remedies and diagnostics.
+
+    See the module docstring for the networks, the step, the options and the metrics.
+    """
+
+    name = "gan"
+    family = "gan"
+    Config = GANConfig
+    phases = ("discriminator", "generator")
+    generative = True
+
+    # ---- configuration -------------------------------------------------------------
+    @classmethod
+    def recipe(cls, data) -> dict:
+        """Default recipes, tuned once on ring8/grid25 and digits (see benchmarks/results/gan.md)."""
+        if data.kind == "points":
+            # ~12,000 steps of batch 256 (154 epochs of ring8/grid25's 20,000 points): about 2 minutes
+            # on one CPU core. A 2-D noise converged fastest and left the fewest samples between modes.
+            steps_per_epoch = max(1, len(data.x_train) // 256)
+            return {"loss": "nonsaturating", "latent_dim": 2, "hidden": 128, "depth": 3, "batch_size": 256,
+                    "lr": 2e-3, "beta1": 0.5, "beta2": 0.9, "r1": 0.1, "pack": 2, "ema": 0.999,
+                    "lr_schedule": "linear", "epochs": max(1, math.ceil(12000 / steps_per_epoch))}
+        if data.kind == "image":
+            return {"loss": "nonsaturating", "latent_dim": 32, "hidden": 64, "batch_size": 64, "lr": 2e-4,
+                    "beta1": 0.5, "beta2": 0.999, "r1": 1.0, "ema": 0.999, "epochs": 80}
+        return {"loss": "nonsaturating", "latent_dim": 32, "hidden": 256, "depth": 2, "batch_size": 128,
+                "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "r1": 1.0, "ema": 0.999, "epochs": 100}
+
+    @classmethod
+    def check(cls, config: GANConfig, data) -> None:
+        if config.loss == "wasserstein" and config.gp == 0 and not config.spectral_norm:
+            raise UserError("loss=wasserstein needs a Lipschitz constraint on D: add --set gp=10 or "
+                            "--set spectral_norm=true")
+        if config.batch_size < 2 * config.pack:
+            raise UserError(f"pack={config.pack} needs batch_size >= {2 * config.pack} "
+                            f"(got batch_size={config.batch_size})")
+        if config.lr_schedule not in ("constant", "linear"):
+            raise UserError(f"unknown lr_schedule {config.lr_schedule!r}")
+
+    def __init__(self, config: GANConfig, data):
+        super().__init__(config, data)
+        c = config
+        self.dim = math.prod(data.shape)
+        self.image = data.kind == "image" and c.conv and data.shape[1] % 4 == 0 and data.shape[2] % 4 == 0
+        if self.image:
+            channels = data.shape[0]
+            width = min(c.hidden, 64)
+            self.generator = _Sigmoid(ConvDecoder(c.latent_dim, data.shape, hidden=width))
+            d_net = ConvEncoder((channels * c.pack, *data.shape[1:]), 1, hidden=width, norm=False)
+        else:
+            g_net = MLP(c.latent_dim, self.dim, c.hidden, c.depth, act="relu", out_shape=data.shape)
+            self.generator = _Sigmoid(g_net) if data.kind == "image" else g_net
+            d_net = MLP(self.dim * c.pack, 1, c.hidden, c.depth, act="leaky_relu")
+        if c.spectral_norm:
+            for m in list(d_net.modules()):
+                if isinstance(m, (nn.Linear, nn.Conv2d)):
+                    nn.utils.parametrizations.spectral_norm(m)
+        self.discriminator = _Packed(d_net, c.pack, self.image)
+        # Points, vectors and signals are standardised (per-feature mean, one scalar std) so that one
+        # recipe fits data of any scale: D sees (x − mean)/std, samples are mean + std·G(η).
+        standardise = data.kind != "image"
+        x = data.x_train.double()
+        self.register_buffer("data_mean", x.mean(0).float() if standardise else torch.zeros(data.shape))
+        self.register_buffer("data_std", x.std().float() if standardise else torch.ones(()))
+        # EMA copy of G: not trained by any optimizer, updated in after_optimizer_step.
+        self.generator_ema = copy.deepcopy(self.generator) if c.ema > 0 else None
+        if self.generator_ema is not None:
+            self.generator_ema.requires_grad_(False)
+        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        # The last SIGNAL_STEPS values of each per-step signal, saved with the weights and checkpoints
+        # so that the diagnosis of a loaded or resumed run reads the same signals.
+        self.register_buffer("signal_buffer", torch.zeros(len(SIGNALS), SIGNAL_STEPS))
+        self.register_buffer("signal_count", torch.zeros(len(SIGNALS), dtype=torch.long))
+        self.mixture = None
+        if data.kind == "points" and "modes" in data.extras:
+            self.mixture = (torch.as_tensor(data.extras["modes"]).float(), float(data.extras["mode_std"]))
+        self._reset_signals()
+        self.snapshots: dict[int, torch.Tensor] = {}
+        self.diagnosis: list[dict] | None = None
+
+    def _reset_signals(self):
+        self._epoch_buffer = {k: [] for k in SIGNALS}
+        self._timing = {"data": 0.0, "discriminator": 0.0, "generator": 0.0, "samples": 0}
+        self._clock = {"last_end": None, "start": None}
+
+    # ---- helpers -------------------------------------------------------------------
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """η ~ P_simple, shape (n, latent_dim), on the model's device: N(0, I) or U[−1, 1]^latent_dim."""
+        shape = (n, self.config.latent_dim)
+        if self.config.noise == "uniform":
+            if generator is None:
+                return 2 * torch.rand(shape, device=self.device) - 1
+            return (2 * torch.rand(shape, generator=generator) - 1).to(self.device)
+        if generator is None:
+            return torch.randn(shape, device=self.device)
+        return torch.randn(shape, generator=generator).to(self.device)
+
+    def _standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.data_mean) / self.data_std                              # (x − mean) / std
+
+    def _d(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(self.discriminator.pack_input(x))
+
+    def _tick(self, phase: str, event: str) -> None:
+        """Wall-clock bookkeeping: time in each player's step, and between them (data, loop)."""
+        now = time.perf_counter()
+        if event == "start":
+            if self._clock["last_end"] is not None:
+                self._timing["data"] += now - self._clock["last_end"]
+            self._clock["start"] = now
+        elif self._clock["start"] is not None:
+            self._timing[phase] += now - self._clock["start"]
+            self._clock["last_end"] = now
+
+    # ---- training ------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, phase: str = "discriminator"):
+        c = self.config
+        if self.training:
+            self._tick(phase, "start")
+        if phase == "discriminator":
+            with torch.no_grad():
+                fake = self.generator(self.noise(x.shape[0]))                    # G(η), η ~ N(0, I)
+            real_packed = self.discriminator.pack_input(self._standardise(x))
+            fake_packed = self.discriminator.pack_input(fake)
+            if c.r1 > 0:
+                real_packed = real_packed.detach().requires_grad_(True)
+            d_real, d_fake = self.discriminator(real_packed), self.discriminator(fake_packed)
+            loss = discriminator_loss(d_real, d_fake, c.loss)                    # −E F(D(y)) + E F̃(D(G(η)))
+            logs = {}
+            if c.gp > 0:
+                gp = gradient_penalty(self.discriminator, real_packed, fake_packed)  # E(‖∇D(x̂)‖ − 1)²
+                loss = loss + c.gp * gp
+                logs["gradient_penalty"] = gp.detach()
+            if c.r1 > 0:
+                r1 = r1_penalty(self.discriminator, real_packed, d_real)           # E‖∇_y D(y)‖²
+                loss = loss + 0.5 * c.r1 * r1                                      # + (γ/2) R1
+                logs["r1_penalty"] = r1.detach()
+            with torch.no_grad():
+                d_win = torch.sigmoid(d_real[:, None] - d_fake[None, :]).mean()   # mean σ(D(y_i) − D(G(η_j)))
+            logs.update(real_logit=d_real.detach().mean(), fake_logit=d_fake.detach().mean(), d_win=d_win)
+            if self.training:
+                self._epoch_buffer["d_loss"].append(loss.detach())
+                for k in ("real_logit", "fake_logit", "d_win"):
+                    self._epoch_buffer[k].append(logs[k])
+            return loss, logs
+        if phase == "generator":
+            fake = self.generator(self.noise(x.shape[0]))
+            loss = generator_loss(self._d(fake), c.loss)
+            if self.training:
+                self._epoch_buffer["g_loss"].append(loss.detach())
+                self._timing["samples"] += x.shape[0]
+            return loss, {}
+        raise ValueError(f"unknown phase {phase!r}; GAN phases are {self.phases}")
+
+    def configure_optimizers(self, total_steps: int):
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g or c.lr, betas=betas,
+                                 weight_decay=c.weight_decay)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d or c.lr, betas=betas,
+                                 weight_decay=c.weight_decay)
+        schedulers = []
+        if c.lr_schedule == "linear":
+            def decay(step):                                     # lr_t = lr · (1 − t / T)
+                return max(0.0, 1.0 - step / max(1, total_steps))
+            schedulers = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_d, opt_g)]
+        return {"discriminator": opt_d, "generator": opt_g}, schedulers
+
+    def phases_for_step(self, step: int) -> tuple[str, ...]:
+        """D every step; G on every ``n_critic``-th step (after its D step)."""
+        n = self.config.n_critic
+        return self.phases if (step + 1) % n == 0 else ("discriminator",)
+
+    def after_optimizer_step(self, phase: str) -> None:
+        if phase == "generator":
+            grads = [p.grad for p in self.generator.parameters() if p.grad is not None]
+            if grads:
+                self._epoch_buffer["g_grad_norm"].append(torch.nn.utils.get_total_norm(grads).detach())
+            if self.generator_ema is not None:
+                self._update_ema()
+        if self.training:
+            self._tick(phase, "end")
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        t = int(self.ema_updates)
+        decay = min(self.config.ema, (1 + t) / (10 + t))         # warm-up: min(ema, (1+t)/(10+t))
+        ema_p = list(self.generator_ema.parameters())
+        torch._foreach_lerp_(ema_p, [p.detach() for p in self.generator.parameters()], 1 - decay)  # w̄ ← w̄ + (1−β)(w − w̄)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+        self.ema_updates += 1
+
+    def on_epoch_end(self, epoch: int, data) -> dict:
+        record = {}
+        for i, k in enumerate(SIGNALS):
+            values = self._epoch_buffer[k]
+            if values:
+                series = torch.stack(values).float().to(self.signal_buffer.device)[-SIGNAL_STEPS:]
+                n = len(series)
+                self.signal_buffer[i] = torch.cat([self.signal_buffer[i, n:], series])   # keep the last steps
+                self.signal_count[i] += n
+                record[k] = float(series.mean()) if n == len(values) else float(torch.stack(values).mean())
+            self._epoch_buffer[k] = []
+        # where the time went this epoch (seconds), summed over epochs by the diagnosis
+        record.update({f"time_{k}": self._timing[k] for k in ("data", "discriminator", "generator")},
+                      timed_samples=self._timing["samples"])
+        self._timing.update(data=0.0, discriminator=0.0, generator=0.0, samples=0)
+        samples = self.sample(EVAL_SAMPLES if self.mixture else 512, torch.Generator().manual_seed(EVAL_SEED))
+        if self.mixture is not None:
+            m = metrics.mode_metrics(samples, *self.mixture)
+            record.update(modes_covered=m["modes_covered"], high_quality_fraction=m["high_quality_fraction"],
+                          reverse_kl=m["reverse_kl"])
+        else:
+            real = data.x_test[:512]
+            record["diversity_ratio"] = metrics.sample_diversity(samples) / max(metrics.sample_diversity(real), 1e-12)
+        total = self.config.epochs
+        marks = {round(i * (total - 1) / (SNAPSHOTS - 1)) for i in range(SNAPSHOTS)} if total > 1 else {0}
+        if epoch in marks:
+            self.snapshots[epoch + 1] = samples[:1000 if self.mixture else 64].cpu()
+        return record
+
+    # ---- use after training --------------------------------------------------------
+    def _sampler(self) -> nn.Module:
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples G(η) of the averaged generator (the trained one when ``ema=0``), in eval mode."""
+        g = self._sampler()
+        was_training = g.training
+        g.eval()
+        out = torch.cat([g(self.noise(len(i), generator)) for i in torch.arange(n).split(4096)])
+        g.train(was_training)
+        return self.data_mean + self.data_std * out                                 # mean + std · G(η)
+
+    def signals(self, history: list[dict]) -> dict:
+        """The last per-step values of each signal (kept with the weights), else per-epoch means of ``history``."""
+        out = {}
+        for i, k in enumerate(SIGNALS):
+            n = min(int(self.signal_count[i]), SIGNAL_STEPS)
+            out[k] = self.signal_buffer[i, SIGNAL_STEPS - n:].tolist() if n else [h[k] for h in history if k in h]
+        return out
+
+    def diagnose(self, history: list[dict], final: dict | None = None) -> list[dict]:
+        """The four findings of :mod:`latentzoo.gan.diagnostics` for this run."""
+        final = final or {}
+        coverage = [h["modes_covered"] for h in history if "modes_covered" in h]
+        if "modes_covered" in final:
+            coverage = coverage + [final["modes_covered"]]
+        diversity = [h["diversity_ratio"] for h in history if "diversity_ratio" in h]
+        timing = {k: sum(h.get(f"time_{k}", 0.0) for h in history) for k in ("data", "discriminator", "generator")}
+        timing["samples"] = sum(h.get("timed_samples", 0) for h in history)
+        epoch_grad_norms = [h["g_grad_norm"] for h in history if "g_grad_norm" in h]
+        return diagnostics.diagnose(self.signals(history), coverage or None,
+                                    self.mixture[0].shape[0] if self.mixture else None, diversity or None,
+                                    timing, self.config.n_critic,
+                                    g_grad_peak=max(epoch_grad_norms) if epoch_grad_norms else None)
+
+    def evaluate(self, data, history: list[dict]) -> dict:
+        out = {}
+        if self.mixture is not None:
+            samples = self.sample(EVAL_SAMPLES, torch.Generator().manual_seed(EVAL_SEED))
+            out.update(metrics.mode_metrics(samples, *self.mixture))
+        else:
+            features, description = metrics.resolve_feature_extractor(self.config.feature_extractor, data)
+            real = data.x_test
+            fake = self.sample(len(real), torch.Generator().manual_seed(EVAL_SEED)).cpu()
+            out.update(metrics.feature_metrics(real, fake, features))
+            out["feature_space"] = description
+        self.diagnosis = self.diagnose(history, out)
+        out["diagnosis"] = self.diagnosis
+        log = logging.getLogger("latentzoo.gan")
+        for f in self.diagnosis:
+            if f["detected"]:
+                log.warning("GAN diagnosis: %s — %s; remedy: %s", f["name"].replace("_", " "), f["evidence"],
+                            f["remedy"])
+        return out
+
+    def figures(self, data, history: list[dict], figure_dir: Path) -> list[Path]:
+        from latentzoo.gan.figures import gan_figures
+
+        return gan_figures(self, data, history, Path(figure_dir))
