@@ -170,16 +170,19 @@ class ResNet18(nn.Module):
 class Conv1dNet(nn.Module):
     """A 1-D CNN for signals (n, L) or (n, C, L): four convolutions with batch norm
     (``width``, ``width`` stride 2, 2·``width``, 2·``width`` stride 2 channels), global
-    average pooling over positions, then a linear map to ``out_features``."""
+    average pooling over positions (2·``width`` features), then a linear map to
+    ``out_features`` when that differs (None: return the pooled features)."""
 
-    def __init__(self, in_channels: int, out_features: int, width: int = 64, act: str = "relu"):
+    def __init__(self, in_channels: int, out_features: int | None, width: int = 64, act: str = "relu"):
         super().__init__()
         layers, channels = [], in_channels
         for out, kernel, stride in ((width, 5, 1), (width, 5, 2), (2 * width, 3, 1), (2 * width, 3, 2)):
             layers += [nn.Conv1d(channels, out, kernel, stride=stride, padding=kernel // 2),
                        nn.BatchNorm1d(out), activation(act)]
             channels = out
-        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(channels, out_features))
+        self.features = channels
+        out = nn.Identity() if out_features in (None, channels) else nn.Linear(channels, out_features)
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), out)
 
     def forward(self, x):
         return self.net(x.unsqueeze(1) if x.ndim == 2 else x)
