@@ -14,23 +14,28 @@ from pathlib import Path
 
 from latentzoo.errors import UserError
 
-# (run name, model, data, seed question, headline metric keys, anchor text)
+# (run name, model, data, seed question, headline metric keys, anchor text, card figure)
 STOPS = [
     ("linear-ae", "linear-ae", "digits", "Q1 linear autoencoder = PCA",
      ["test_recon_mse", "pca_recon_mse", "subspace_angle_deg"],
-     "PCA optimum (Baldi & Hornik 1989): largest principal angle 0°, test MSE equal to PCA's"),
+     "PCA optimum (Baldi & Hornik 1989): largest principal angle 0°, test MSE equal to PCA's",
+     "principal_directions.png"),
     ("sparse-coding", "sparse-coding", "patches", "Q1 sparse coding",
      ["objective", "code_sparsity", "test_recon_mse"],
-     "scikit-learn's MiniBatchDictionaryLearning at equal wall time: see benchmarks/RESULTS.md"),
+     "scikit-learn's MiniBatchDictionaryLearning at equal wall time: see benchmarks/RESULTS.md",
+     "atoms.png"),
     ("vae", "vae", "digits", "Q2 variational autoencoder",
      ["test_neg_elbo", "test_nll_iwae", "test_kl"],
-     "importance-weighted bound (Burda et al. 2016): −log p(x) ≤ −ELBO, nats per example"),
+     "importance-weighted bound (Burda et al. 2016): −log p(x) ≤ −ELBO, nats per example",
+     "samples.png"),
     ("gan", "gan", "ring8", "Q3 generative adversarial network",
      ["modes_covered", "modes_total", "high_quality_fraction", "reverse_kl"],
-     "PacGAN4 (Lin et al. 2018, Table 1): 7.8/8 modes, 95.9% high quality, reverse KL 0.07"),
+     "PacGAN4 (Lin et al. 2018, Table 1): 7.8/8 modes, 95.9% high quality, reverse KL 0.07",
+     "samples_over_training.png"),
     ("simclr", "simclr", "mnist1d", "Q4 SimCLR",
      ["linear_probe_acc", "knn_acc", "linear_probe_acc_raw"],
-     "published SimCLR on MNIST-1D: 82.1% linear probe; raw-input linear model 32%"),
+     "published SimCLR on MNIST-1D: 82.1% linear probe; raw-input linear model 32%",
+     "representation_pca.png"),
 ]
 
 
@@ -65,7 +70,7 @@ def run_tour(out_dir: Path, quick: bool = False, force: bool = False) -> Path:
     entries = []
     with tqdm(total=sum(p[1] for p in plans), desc="tour", unit="step", mininterval=0.5,
               dynamic_ncols=True) as bar:
-        for (name, model, data, question, keys, anchor), _, overrides in plans:
+        for (name, model, data, question, keys, anchor, figure), _, overrides in plans:
             bar.set_description(f"tour: {model} on {data}")
             run_dir = out_dir / name
             metrics = fit(model, data, run_dir, overrides=overrides, force=True, progress=bar)
@@ -75,5 +80,6 @@ def run_tour(out_dir: Path, quick: bool = False, force: bool = False) -> Path:
                 "report": str(report.relative_to(out_dir)),
                 "metrics": {k: metrics[k] for k in keys if k in metrics}, "anchors": anchor,
                 "train_seconds": metrics.get("train_seconds"),
+                **({"figure": run_dir / "figures" / figure} if (run_dir / "figures" / figure).is_file() else {}),
             })
     return index_page(entries, out_dir / "index.html")
