@@ -55,7 +55,8 @@ def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, force, de
         accelerator, precision, deterministic, threads, quiet):
     """Train MODEL and write its run directory (see `latentzoo list` for models and datasets)."""
     from latentzoo.config import parse_overrides
-    from latentzoo.engine import default_data, fit as run_fit
+    from latentzoo.engine import default_data
+    from latentzoo.engine import fit as run_fit
     from latentzoo.registry import model_class
 
     if not resume and not model:

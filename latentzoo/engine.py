@@ -171,7 +171,7 @@ def resolve_run(model: str | None, data: str | None, out_dir: Path, *, overrides
         return cls, dataset, build_config(cls, dataset, options), seed, data
     cls = model_class(model)
     data_spec = data if data is not None else default_data(cls)
-    if not (data_spec in _builtin_names()) and Path(data_spec).exists():
+    if data_spec not in _builtin_names() and Path(data_spec).exists():
         data_spec = str(Path(data_spec).resolve())
     dataset = load_dataset(data_spec, seed)
     options = dict(overrides or {})
@@ -275,8 +275,8 @@ def _loggers(out_dir: Path) -> list:
 
     loggers = [CSVLogger(str(out_dir), name="logs", version="")]
     try:
-        from lightning.fabric.loggers import TensorBoardLogger
         import tensorboard  # noqa: F401
+        from lightning.fabric.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(str(out_dir), name="logs", version="tensorboard"))
     except ImportError:

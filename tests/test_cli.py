@@ -7,8 +7,8 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from cli_helpers import assert_one_line_error, run_cli
+
 from latentzoo.cli import main
 
 

@@ -4,16 +4,15 @@ cleanly, two processes train like one, and the same seed gives the same metrics.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 import torch
+from cli_helpers import assert_one_line_error, cli_command, run_cli
 from safetensors.torch import load_file
 
-from cli_helpers import assert_one_line_error, cli_command, run_cli
 from latentzoo.engine import fit, load_checkpoint
 
 # linear-ae on patches: 20,000 examples, so epochs are long enough to be killed inside one.

@@ -10,8 +10,8 @@ import subprocess
 import time
 
 import pytest
-
 from cli_helpers import cli_command, run_cli
+
 from latentzoo import io
 from latentzoo.engine import fit, load_checkpoint
 

@@ -140,7 +140,7 @@ def test_gradient_penalty_matches_finite_differences():
 
 def test_penalties_closed_form_for_a_linear_discriminator():
     w = torch.tensor([3.0, 4.0], dtype=torch.float64)          # ‖∇D‖ = ‖w‖ = 5 everywhere
-    D = lambda x: x @ w
+    D = lambda x: x @ w  # noqa: E731
     x = torch.randn(4, 2, dtype=torch.float64)
     assert float(r1_penalty(D, x)) == pytest.approx(25.0)
     assert float(gradient_penalty(D, x, x + 1)) == pytest.approx(16.0)
