@@ -80,15 +80,22 @@ def image_grid(images: np.ndarray, path: str | Path, title: str = "", ncol: int 
     return save_figure(fig, path)
 
 
+def _rows_as_image_grid(rows, row_names, kind, shape, path, title) -> Path | None:
+    """Rows of pictured examples as one grid (a row per tensor); None when the data is not pictured."""
+    pictures = [as_images(r, kind, shape) for r in rows]
+    if not all(p is not None for p in pictures):
+        return None
+    k = min(len(p) for p in pictures)
+    stacked = np.concatenate([p[:k] for p in pictures])
+    return image_grid(stacked, path, title=title, ncol=k, rows_titles=row_names)
+
+
 def examples_figure(rows: list[torch.Tensor], row_names: list[str], kind: str, shape: tuple[int, ...],
                     path: str | Path, title: str = "") -> Path:
     """Rows of examples (e.g. inputs above reconstructions): images as a grid, signals as curves,
     points as a scatter."""
-    pictures = [as_images(r, kind, shape) for r in rows]
-    if all(p is not None for p in pictures):
-        k = min(len(p) for p in pictures)
-        stacked = np.concatenate([p[:k] for p in pictures])
-        return image_grid(stacked, path, title=title, ncol=k, rows_titles=row_names)
+    if (grid := _rows_as_image_grid(rows, row_names, kind, shape, path, title)) is not None:
+        return grid
     if kind == "points":
         fig, ax = plt.subplots(figsize=(4, 4))
         for r, name in zip(rows, row_names):
@@ -157,11 +164,8 @@ def sequences_figure(rows: list[torch.Tensor], row_names: list[str], kind: str, 
     left to right. Signals and vectors: one panel per sequence, the curves coloured from
     the first step (dark) to the last (light). Points: each sequence a path in the plane.
     """
-    pictures = [as_images(r, kind, shape) for r in rows]
-    if all(p is not None for p in pictures):
-        k = min(len(p) for p in pictures)
-        stacked = np.concatenate([p[:k] for p in pictures])
-        return image_grid(stacked, path, title=title, ncol=k, rows_titles=row_names)
+    if (grid := _rows_as_image_grid(rows, row_names, kind, shape, path, title)) is not None:
+        return grid
     if kind == "points":
         fig, ax = plt.subplots(figsize=(4.5, 4))
         for r, name in zip(rows, row_names):

@@ -116,7 +116,7 @@ def test_torch_load_weights_only_refuses_the_planted_pickle(tmp_path):
     assert marker.exists()
 
 
-def _refused_cheaply(target, match):
+def check_refused_cheaply(target, match):
     """Load ``target``; it must fail with UserError within 2 s, tracing under 20 MiB at peak."""
     tracemalloc.start()
     start = time.perf_counter()
@@ -137,12 +137,12 @@ def test_idx_header_claiming_1e12_items_refused_before_allocating(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + TERA + bytes(1000))
-    _refused_cheaply(raw, "10000000000")
+    check_refused_cheaply(raw, "10000000000")
     gz = tmp_path / "gz"
     gz.mkdir()
     # A small gzip file that really does decompress to a lot of zeros after the lying header.
     (gz / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + TERA + bytes(10**6)))
-    _refused_cheaply(gz, "can hold")
+    check_refused_cheaply(gz, "can hold")
 
 
 def test_gzip_that_inflates_past_its_claim_is_cut_at_claim_plus_one(tmp_path):
@@ -151,7 +151,7 @@ def test_gzip_that_inflates_past_its_claim_is_cut_at_claim_plus_one(tmp_path):
     folder.mkdir()
     body = bytes([0, 0, 8, 3]) + struct.pack(">III", 4, 8, 8) + bytes(256 + 8 * 2**20)
     (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(body))
-    _refused_cheaply(folder, "extra bytes")
+    check_refused_cheaply(folder, "extra bytes")
 
 
 def test_npy_and_npz_headers_claiming_1e12_items_refused_before_allocating(tmp_path):
@@ -162,10 +162,10 @@ def test_npy_and_npz_headers_claiming_1e12_items_refused_before_allocating(tmp_p
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, header)
     (tmp_path / "huge.npy").write_bytes(buffer.getvalue() + bytes(4096))
-    _refused_cheaply(tmp_path / "huge.npy", "10000000000")
+    check_refused_cheaply(tmp_path / "huge.npy", "10000000000")
     with zipfile.ZipFile(tmp_path / "huge.npz", "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("x.npy", buffer.getvalue() + bytes(10**6))
-    _refused_cheaply(tmp_path / "huge.npz", "10000000000")
+    check_refused_cheaply(tmp_path / "huge.npz", "10000000000")
 
 
 def test_npz_member_declaring_more_than_deflate_can_expand_is_refused(tmp_path):
@@ -178,7 +178,7 @@ def test_npz_member_declaring_more_than_deflate_can_expand_is_refused(tmp_path):
     raw[local + 22:local + 26] = struct.pack("<I", 2**32 - 2)
     raw[central + 24:central + 28] = struct.pack("<I", 2**32 - 2)
     path.write_bytes(bytes(raw))
-    _refused_cheaply(path, "claims 4294967294 bytes")
+    check_refused_cheaply(path, "claims 4294967294 bytes")
 
 
 def test_pickles_with_lying_sizes_refused_before_allocating(tmp_path):
@@ -200,4 +200,4 @@ def test_pickles_with_lying_sizes_refused_before_allocating(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "data_batch_1").write_bytes(raw)
-        _refused_cheaply(folder, "data_batch_1")
+        check_refused_cheaply(folder, "data_batch_1")
