@@ -122,12 +122,16 @@ class GAN(LatentModel):
     def recipe(cls, data) -> dict:
         """Default recipes, tuned once on ring8/grid25 and digits (see benchmarks/results/gan.md)."""
         if data.kind == "points":
-            # ~12,000 steps of batch 256 (154 epochs of ring8/grid25's 20,000 points): about 2 minutes
-            # on one CPU core. A 2-D noise converged fastest and left the fewest samples between modes.
+            # 1,500 steps of batch 256 per mixture component, between 12,000 (ring8: 154 epochs of its
+            # 20,000 points, about a minute on 2 cores) and 36,000 (grid25: about 2.5 minutes): with fewer,
+            # grid25's samples stay strung between neighbouring modes. A 2-D noise converged fastest
+            # and left the fewest samples between modes.
+            modes = len(data.extras.get("modes", ())) or 8
+            steps = min(36000, max(12000, 1500 * modes))
             steps_per_epoch = max(1, len(data.x_train) // 256)
             return {"loss": "nonsaturating", "latent_dim": 2, "hidden": 128, "depth": 3, "batch_size": 256,
                     "lr": 2e-3, "beta1": 0.5, "beta2": 0.9, "r1": 0.1, "pack": 2, "ema": 0.999,
-                    "lr_schedule": "linear", "epochs": max(1, math.ceil(12000 / steps_per_epoch))}
+                    "lr_schedule": "linear", "epochs": max(1, math.ceil(steps / steps_per_epoch))}
         if data.kind == "image":
             return {"loss": "nonsaturating", "latent_dim": 32, "hidden": 64, "batch_size": 64, "lr": 2e-4,
                     "beta1": 0.5, "beta2": 0.999, "r1": 1.0, "ema": 0.999, "epochs": 80}
