@@ -161,14 +161,7 @@ def resolve_run(model: str | None, data: str | None, out_dir: Path, *, overrides
     if resume:
         if overrides or config_file:
             raise UserError("--resume continues a run with its saved configuration; drop --set/--config")
-        saved = yaml.safe_load((out_dir / "config.yaml").read_text())
-        model, data, seed = saved["model"], saved["data"], saved["seed"]
-        options = saved["config"]
-        if epochs is not None:
-            options["epochs"] = epochs
-        cls = model_class(model)
-        dataset = load_dataset(data, seed)
-        return cls, dataset, build_config(cls, dataset, options), seed, data
+        return saved_run(out_dir, epochs)
     cls = model_class(model)
     data_spec = data if data is not None else default_data(cls)
     if data_spec not in _builtin_names() and Path(data_spec).exists():
@@ -179,6 +172,23 @@ def resolve_run(model: str | None, data: str | None, out_dir: Path, *, overrides
         options["epochs"] = epochs
     file_options = read_config_file(config_file) if config_file else {}
     return cls, dataset, build_config(cls, dataset, file_options, options), seed, data_spec
+
+
+def saved_run(out_dir: Path, epochs: int | None = None):
+    """(model class, dataset, config, seed, data spec) from a run directory's ``config.yaml``."""
+    cfg_path = out_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise UserError(f"{out_dir} is not a latentzoo run directory (no config.yaml)")
+    try:
+        saved = yaml.safe_load(cfg_path.read_text())
+        name, data, seed, options = saved["model"], saved["data"], saved["seed"], dict(saved["config"])
+    except (yaml.YAMLError, KeyError, TypeError):
+        raise UserError(f"{cfg_path}: not a latentzoo run configuration") from None
+    if epochs is not None:
+        options["epochs"] = epochs
+    cls = model_class(name)
+    dataset = load_dataset(data, seed)
+    return cls, dataset, build_config(cls, dataset, options), seed, data
 
 
 def _is_launching_process() -> bool:
@@ -421,7 +431,7 @@ def _train(fabric, cls, dataset, config, seed, out_dir: Path, resume: bool, prog
         model.eval()
         metrics = {
             "model": cls.name, "dataset": dataset.name, "epochs": config.epochs,
-            "seed": int(yaml.safe_load((out_dir / "config.yaml").read_text())["seed"]),
+            "seed": seed,
             "train_seconds": round(state["train_seconds"], 3),
             "samples_per_second": round(state["samples"] / max(state["train_seconds"], 1e-9), 1),
             **model.evaluate(dataset, state["history"]),
@@ -495,17 +505,7 @@ def _diverged(what: str, value: float, epoch: int, step: int, phase: str, config
 def load_run(out_dir, device: str | torch.device = "cpu"):
     """(model in eval mode with its trained weights, dataset, config) of a run directory."""
     out_dir = Path(out_dir)
-    cfg_path = out_dir / "config.yaml"
-    if not cfg_path.is_file():
-        raise UserError(f"{out_dir} is not a latentzoo run directory (no config.yaml)")
-    try:
-        saved = yaml.safe_load(cfg_path.read_text())
-        name, data, seed, options = saved["model"], saved["data"], saved["seed"], saved["config"]
-    except (yaml.YAMLError, KeyError, TypeError):
-        raise UserError(f"{cfg_path}: not a latentzoo run configuration") from None
-    cls = model_class(name)
-    dataset = load_dataset(data, seed)
-    config = build_config(cls, dataset, options)
+    cls, dataset, config, _, _ = saved_run(out_dir)
     model = cls(config, dataset)
     weights = out_dir / "weights.safetensors"
     if weights.is_file():
