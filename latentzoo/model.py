@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from latentzoo.errors import UserError
+from latentzoo.spec import Figure, Metric
 
 if TYPE_CHECKING:
     from latentzoo.data import Dataset
@@ -60,10 +61,15 @@ class LatentModel(nn.Module):
     """Base class of every model; see the module docstring for the training contract."""
 
     name: ClassVar[str] = ""
-    family: ClassVar[str] = ""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     phases: ClassVar[tuple[str, ...]] = ("main",)
-    generative: ClassVar[bool] = False
+    # What the model declares about itself (read by the engine, report, tour and CLI).
+    METRICS: ClassVar[tuple[Metric, ...]] = ()
+    FIGURES: ClassVar[tuple[Figure, ...]] = ()
+    can_embed: ClassVar[bool] = True
+    can_reconstruct: ClassVar[bool] = False
+    can_sample: ClassVar[bool] = False
+    extra_evaluations: ClassVar[dict[str, str]] = {}   # method name → what it measures
 
     def __init__(self, config: ModelConfig, data: Dataset):
         super().__init__()

@@ -107,3 +107,8 @@ ENGINE_METRICS = (
     Metric("samples_per_second", "training throughput (examples per second of the loop)", "1/s", "higher"),
     Metric("eval_seconds", "wall-clock time of the evaluation after training", "s", "lower"),
 )
+
+# Figures every run has, drawn from the history by the report (one figure of all training curves).
+ENGINE_FIGURES = (
+    Figure("curves.png", "training", "training curves per epoch, from logs/history.json"),
+)

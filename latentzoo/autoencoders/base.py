@@ -25,6 +25,7 @@ from torch import nn
 from latentzoo import plots
 from latentzoo.model import LatentModel, ModelConfig
 from latentzoo.nets import decoder_for, encoder_for, flatten
+from latentzoo.spec import Figure, Metric
 
 
 def code_sparsity(codes: torch.Tensor) -> float:
@@ -101,8 +102,20 @@ class NetworkAutoencoder(LatentModel):
     deep decoder this removes the rescaling of its first layer only.)
     """
 
-    family = "autoencoder"
     Config = NetworkAEConfig
+    METRICS = (
+        Metric("test_recon_mse", "test reconstruction error: mean over examples of Σ (x − x̂)²", "per example",
+               "lower", headline=True),
+        Metric("code_sparsity", "fraction of code entries exactly zero", "", "higher", headline=True),
+        Metric("latent_dim", "dimension k of the code"),
+        Metric("lam", "weight λ of the penalty on the code"),
+    )
+    FIGURES = (
+        Figure("reconstructions.png", "reconstructions", "test inputs above their reconstructions", card=True),
+        Figure("atoms.png", "features", "the decoder's atoms, most active unit first"),
+        Figure("code_histogram.png", "latent", "code values on the test split (exact zeros counted apart)"),
+    )
+    can_reconstruct = True
     bounded_atoms: bool = False
     reports_sparsity: bool = False
     curve_keys: tuple[str, ...] = ()   # logged terms drawn beside the loss

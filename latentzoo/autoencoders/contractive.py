@@ -25,6 +25,7 @@ from torch import nn
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, squared_error
 from latentzoo.autoencoders.losses import SigmoidEncoder, contractive_penalty
 from latentzoo.nets import MLP
+from latentzoo.spec import Metric
 
 
 class ContractiveAEConfig(NetworkAEConfig):
@@ -44,6 +45,10 @@ class ContractiveAutoencoder(NetworkAutoencoder):
     r"""Encoder–decoder trained on ‖x − g(f(x))‖² + λ‖∂f(x)/∂x‖²_F (see the module docstring)."""
 
     name = "contractive-ae"
+    METRICS = NetworkAutoencoder.METRICS + (
+        Metric("test_jacobian_frobenius", "‖∂f(x)/∂x‖²_F on the test split", "per example", "lower", headline=True),
+        Metric("test_contractive_penalty", "λ‖∂f(x)/∂x‖²_F on the test split", "per example", "lower"),
+    )
     Config = ContractiveAEConfig
     curve_keys = ("reconstruction", "jacobian_frobenius")
 

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, in_chunks, squared_error
 from latentzoo.errors import UserError
+from latentzoo.spec import Metric
 
 
 class DenoisingAEConfig(NetworkAEConfig):
@@ -42,6 +43,11 @@ class DenoisingAutoencoder(NetworkAutoencoder):
     r"""Encoder–decoder trained on ‖x − g(f(x̃))‖² (see the module docstring)."""
 
     name = "denoising-ae"
+    METRICS = NetworkAutoencoder.METRICS + (
+        Metric("test_denoising_mse", "error of g(f(x̃)) against the clean x", "per example", "lower", headline=True),
+        Metric("test_corrupted_mse", "error of the corrupted x̃ itself (what denoising starts from)", "per example"),
+        Metric("noise", "corruption strength"),
+    )
     Config = DenoisingAEConfig
 
     @classmethod

@@ -38,6 +38,7 @@ from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder
 from latentzoo.autoencoders.losses import gaussian_nll, laplace_prior_nll
 from latentzoo.autoencoders.sparse import ShrinkActivation
 from latentzoo.model import adam
+from latentzoo.spec import Metric
 
 
 class LaplaceAEConfig(NetworkAEConfig):
@@ -54,6 +55,14 @@ class LaplaceAutoencoder(NetworkAutoencoder):
     r"""Deterministic encoder, Gaussian decoder, Laplace prior; loss −log p(x|h) − log p(h)."""
 
     name = "laplace-ae"
+    METRICS = NetworkAutoencoder.METRICS + (
+        Metric("laplace_nll", "−log p(x|h) − log p(h) under the Laplace prior", "nats per example", "lower",
+               headline=True),
+        Metric("decoder_nll", "−log p_decoder(x|h)", "nats per example", "lower"),
+        Metric("prior_nll", "−log p(h) = Σᵢ (λ|hᵢ| − log(λ/2))", "nats per example", "lower"),
+        Metric("lam_ml", "maximum-likelihood λ of the test codes, k / mean Σ|hᵢ|"),
+        Metric("sigma", "the decoder's noise scale σ"),
+    )
     Config = LaplaceAEConfig
     bounded_atoms = True
     reports_sparsity = True

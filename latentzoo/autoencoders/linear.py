@@ -30,6 +30,7 @@ from latentzoo import plots
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig, adam
 from latentzoo.nets import flatten
+from latentzoo.spec import Figure, Metric
 
 
 class LinearAEConfig(ModelConfig):
@@ -64,8 +65,23 @@ class LinearAutoencoder(LatentModel):
     r"""Linear encoder and decoder trained by gradient descent on (1/n) Σᵢ ‖xᵢ − x̂ᵢ‖²."""
 
     name = "linear-ae"
-    family = "autoencoder"
     Config = LinearAEConfig
+    METRICS = (
+        Metric("test_recon_mse", "test reconstruction error: mean over examples of Σ (x − x̂)²", "per example",
+               "lower", headline=True),
+        Metric("pca_recon_mse", "the same error for PCA with k components, the linear optimum", "per example",
+               "lower", headline=True),
+        Metric("subspace_angle_deg", "largest principal angle between the decoder's and PCA's subspaces", "°",
+               "lower", headline=True),
+        Metric("latent_dim", "dimension k of the code"),
+    )
+    FIGURES = (
+        Figure("principal_directions.png", "features", "decoder directions (top) against PCA's components (bottom)",
+               card=True),
+        Figure("reconstructions.png", "reconstructions", "test inputs above their reconstructions"),
+        Figure("code_histogram.png", "latent", "code values h on the test split"),
+    )
+    can_reconstruct = True
 
     def __init__(self, config: LinearAEConfig, data):
         super().__init__(config, data)

@@ -19,6 +19,7 @@ from pydantic import Field
 from torch import nn
 
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, squared_error
+from latentzoo.spec import Metric
 
 
 class SparseAEConfig(NetworkAEConfig):
@@ -52,6 +53,8 @@ class SparseAutoencoder(NetworkAutoencoder):
     r"""Encoder–decoder trained on ‖x − g(f(x))‖² + λ‖f(x)‖₁ (see the module docstring)."""
 
     name = "sparse-ae"
+    METRICS = NetworkAutoencoder.METRICS + (
+        Metric("test_l1", "mean ‖h‖₁ of the test codes", "per example", "lower"),)
     Config = SparseAEConfig
     bounded_atoms = True
     reports_sparsity = True

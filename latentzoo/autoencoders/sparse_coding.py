@@ -38,6 +38,7 @@ from latentzoo.autoencoders.losses import sparse_coding_objective
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig
 from latentzoo.nets import flatten
+from latentzoo.spec import Figure, Metric
 
 
 def soft_threshold(v: torch.Tensor, threshold: float | torch.Tensor) -> torch.Tensor:
@@ -280,8 +281,24 @@ class SparseCoding(LatentModel):
     """
 
     name = "sparse-coding"
-    family = "autoencoder"
     Config = SparseCodingConfig
+    METRICS = (
+        Metric("objective", "sparse-coding objective (‖X − UD‖²_F + λ‖U‖₁) / n on the test split", "per example",
+               "lower", headline=True),
+        Metric("code_sparsity", "fraction of code entries exactly zero", "", "higher", headline=True),
+        Metric("test_recon_mse", "test reconstruction error: mean over examples of Σ (x − x̂)²", "per example",
+               "lower", headline=True),
+        Metric("mean_active_atoms", "mean number of non-zero code entries per example"),
+        Metric("atoms_used", "fraction of atoms used by at least one test example", "", "higher"),
+        Metric("latent_dim", "number k of atoms"),
+        Metric("lam", "weight λ of ‖U‖₁"),
+    )
+    FIGURES = (
+        Figure("atoms.png", "features", "dictionary atoms D_k, most used first", card=True),
+        Figure("reconstructions.png", "reconstructions", "test inputs above their reconstructions uD"),
+        Figure("code_histogram.png", "latent", "code values on the test split (exact zeros counted apart)"),
+    )
+    can_reconstruct = True
 
     def __init__(self, config: SparseCodingConfig, data):
         super().__init__(config, data)

@@ -48,6 +48,7 @@ from latentzoo.gan import diagnostics, metrics
 from latentzoo.gan.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from latentzoo.model import LatentModel, ModelConfig
 from latentzoo.nets import MLP, ConvDecoder, ConvEncoder
+from latentzoo.spec import Figure, Metric
 
 EVAL_SAMPLES = 2500          # PacGAN's sample count for the mixture metrics
 SNAPSHOTS = 6                # epochs whose samples are kept for the "samples over training" figure
@@ -112,10 +113,28 @@ class GAN(LatentModel):
     """
 
     name = "gan"
-    family = "gan"
     Config = GANConfig
     phases = ("discriminator", "generator")
-    generative = True
+    METRICS = (
+        Metric("modes_covered", "modes with at least one sample within 3 std", "", "higher", headline=True),
+        Metric("modes_total", "modes of the mixture", "", None, headline=True),
+        Metric("high_quality_fraction", "fraction of samples within 3 std of their nearest mode", "", "higher",
+               headline=True),
+        Metric("reverse_kl", "KL(p̂ ‖ uniform) over the modes' shares of samples", "nats", "lower", headline=True),
+        Metric("frechet_distance", "Fréchet distance between real and generated features", "", "lower",
+               headline=True),
+        Metric("precision", "share of generated samples on the real data's manifold", "", "higher", headline=True),
+        Metric("recall", "share of real samples on the generated data's manifold", "", "higher", headline=True),
+        Metric("feature_space", "the features Fréchet distance and precision/recall are measured in"),
+        Metric("diagnosis", "the four training problems of the seed, each detected or not, with evidence"),
+    )
+    FIGURES = (
+        Figure("samples_over_training.png", "generation", "samples at several epochs of training", card=True),
+        Figure("samples.png", "generation", "samples of the (EMA) generator"),
+        Figure("diagnosis.png", "diagnosis", "the signals behind the diagnosis"),
+    )
+    can_embed = False
+    can_sample = True
 
     # ---- configuration -------------------------------------------------------------
     @classmethod

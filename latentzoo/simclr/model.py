@@ -39,6 +39,7 @@ from latentzoo.nets import MLP, Conv1dNet, ConvEncoder, ResNet18
 from latentzoo.simclr.augment import Augment
 from latentzoo.simclr.losses import nt_xent
 from latentzoo.simclr.probes import few_label_probe_acc, knn_acc, knn_k, linear_probe_acc
+from latentzoo.spec import Figure, Metric
 
 
 class SimCLRConfig(ModelConfig):
@@ -65,8 +66,30 @@ class SimCLR(LatentModel):
     r"""SimCLR: augmentations T, encoder f, head g, NT-Xent; the representation is h = f(x)."""
 
     name = "simclr"
-    family = "simclr"
     Config = SimCLRConfig
+    METRICS = (
+        Metric("linear_probe_acc", "test accuracy of a linear classifier on the representation h", "", "higher",
+               headline=True),
+        Metric("linear_probe_acc_raw", "the same linear probe on the raw inputs (baseline)", "", "higher",
+               headline=True),
+        Metric("knn_acc", "test accuracy of k-nearest neighbours on h", "", "higher", headline=True),
+        Metric("knn_acc_raw", "the same k-NN on the raw inputs (baseline)", "", "higher", headline=True),
+        Metric("linear_probe_acc_1pct", "linear probe on h trained with 1% of the labels", "", "higher"),
+        Metric("linear_probe_acc_10pct", "linear probe on h trained with 10% of the labels", "", "higher"),
+        Metric("linear_probe_acc_raw_1pct", "the 1%-label probe on raw inputs", "", "higher"),
+        Metric("linear_probe_acc_raw_10pct", "the 10%-label probe on raw inputs", "", "higher"),
+        Metric("knn_k", "neighbours k of the k-NN probe"),
+        Metric("test_nt_xent", "NT-Xent on held-out pairs with fixed augmentations", "", "lower"),
+        Metric("temperature", "NT-Xent temperature τ"),
+        Metric("representation_dim", "dimension of h = f(x)"),
+        Metric("final_train_loss", "NT-Xent of the last training epoch", "", "lower"),
+    )
+    FIGURES = (
+        Figure("representation_pca.png", "latent", "h = f(x) of test examples, first two principal components",
+               card=True),
+        Figure("views.png", "augmentations", "pairs of augmented views t(x), t′(x)"),
+        Figure("probes.png", "probes", "probe accuracy on h against raw inputs"),
+    )
 
     def __init__(self, config: SimCLRConfig, data):
         super().__init__(config, data)

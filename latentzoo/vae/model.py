@@ -32,6 +32,7 @@ from torch import nn
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig
 from latentzoo.nets import MLP, decoder_for, encoder_for
+from latentzoo.spec import Figure, Metric
 from latentzoo.vae.losses import (
     bernoulli_log_likelihood,
     gaussian_kl,
@@ -64,9 +65,27 @@ class VAE(LatentModel):
     """
 
     name = "vae"
-    family = "vae"
     Config = VAEConfig
-    generative = True
+    METRICS = (
+        Metric("test_neg_elbo", "test −ELBO = test_recon + test_kl", "nats per example", "lower", headline=True),
+        Metric("test_nll_iwae", "importance-weighted bound −L_K on −log p(x), K = iwae_k", "nats per example",
+               "lower", headline=True),
+        Metric("test_kl", "test KL(q(z|x) ‖ p(z))", "nats per example", headline=True),
+        Metric("test_recon", "test −E_q log p(x|z)", "nats per example", "lower"),
+        Metric("iwae_k", "importance samples K of the test bound"),
+        Metric("likelihood", "the decoder's likelihood p(x|z)"),
+        Metric("grad_var_ratio", "variance of the score-function gradient over the pathwise one", "", None),
+    )
+    FIGURES = (
+        Figure("samples.png", "generation", "samples: E[x|z], z ∼ N(0, I)", card=True),
+        Figure("reconstructions.png", "reconstructions", "test inputs above E[x|z = μ(x)]"),
+        Figure("interpolation.png", "generation", "decoder means along a line between two test codes"),
+        Figure("traversal.png", "generation", "one latent dimension swept over [−3, 3], the others at 0"),
+        Figure("latent.png", "latent", "test means μ(x), coloured by label"),
+    )
+    can_reconstruct = True
+    can_sample = True
+    extra_evaluations = {"gradient_variance": "variance of the pathwise and score-function gradient estimators"}
 
     def __init__(self, config: VAEConfig, data):
         super().__init__(config, data)
