@@ -115,7 +115,7 @@ def eval_command(run_dir, as_json, gradient_variance):
                if k in stored}
     metrics.update(model.evaluate(dataset, history))
     if gradient_variance:
-        if not hasattr(model, "gradient_variance"):
+        if "gradient_variance" not in model.extra_evaluations:
             raise UserError(f"--gradient-variance applies to the vae, not to {model.name}")
         metrics.update(model.gradient_variance(dataset))
     if stored:
@@ -141,7 +141,6 @@ def _read_json(path: Path):
 def sample(run_dir, count, out_file, seed):
     """Draw new examples from a generative model (vae, gan)."""
     import numpy as np
-    import torch
 
     from latentzoo import io, plots
     from latentzoo.engine import load_run
@@ -149,8 +148,7 @@ def sample(run_dir, count, out_file, seed):
     if out_file.suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {out_file}")
     model, dataset, _ = load_run(run_dir)
-    with torch.no_grad():
-        x = model.sample(count, generator=torch.Generator().manual_seed(seed)).cpu()
+    x = model.sample(count, seed=seed)
     if out_file.suffix == ".npy":
         import io as _io
 
@@ -177,7 +175,6 @@ def embed(run_dir, data, split, out_file):
     import io as _io
 
     import numpy as np
-    import torch
 
     from latentzoo import io
     from latentzoo.data import load_dataset
@@ -192,8 +189,7 @@ def embed(run_dir, data, split, out_file):
             raise UserError(f"{data}: examples of shape {dataset.shape}, but the model was trained on "
                             f"{tuple(model.data_shape)}")
     x = dataset.x_train if split == "train" else dataset.x_test
-    with torch.no_grad():
-        h = torch.cat([model.embed(x[i:i + 1024]).cpu() for i in range(0, len(x), 1024)])
+    h = model.embed(x).cpu()
     buf = _io.BytesIO()
     np.save(buf, h.numpy())
     io.write_bytes(out_file, buf.getvalue())
@@ -231,8 +227,8 @@ def list_command():
     from latentzoo.registry import MODELS
 
     click.echo("models:")
-    for name, (_, _, text) in MODELS.items():
-        click.echo(f"  {name:<15} {text}")
+    for name, entry in MODELS.items():
+        click.echo(f"  {name:<15} {entry.tag} {entry.summary}")
     click.echo("datasets:")
     for name, text in dataset_names().items():
         click.echo(f"  {name:<15} {text}")
@@ -279,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
+    from latentzoo.errors import printable
+
+    return printable(" ".join(str(e).split()), limit=2000)
 
 
 def entry() -> None:

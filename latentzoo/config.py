@@ -52,16 +52,18 @@ def read_config_file(path: str | Path) -> dict:
     return data
 
 
-def build_config(model_cls, dataset, file_options: dict | None = None, overrides: dict | None = None):
-    """The validated config of ``model_cls`` for ``dataset``."""
-    values = dict(model_cls.recipe(dataset))
+def build_config(model_cls, dataset, file_options: dict | None = None, overrides: dict | None = None,
+                 use_recipe: bool = True):
+    """The validated config of ``model_cls`` for ``dataset`` (the recipe and ``check`` need a whole Dataset)."""
+    values = dict(model_cls.recipe(dataset)) if use_recipe else {}
     for source in (file_options or {}, overrides or {}):
         values.update(source)
     try:
         config = model_cls.Config(**values)
     except ValidationError as e:
         raise UserError(describe_validation_error(e, model_cls)) from None
-    model_cls.check(config, dataset)
+    if use_recipe:
+        model_cls.check(config, dataset)
     return config
 
 
@@ -74,3 +76,23 @@ def describe_validation_error(error: ValidationError, model_cls) -> str:
         return f"unknown option {key!r} for {model_cls.name}; known options: {known}"
     value = first.get("input")
     return f"invalid value {key}={value!r} for {model_cls.name}: {first.get('msg', 'invalid').lower()}"
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases (a few hundred bytes of nested aliases expand
+    to billions of values) and without duplicate keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml_load(text: str, what: str):
+    """Parse YAML ``text`` (from ``what``, for the message) refusing aliases; a UserError when invalid."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{what}: not valid YAML ({first[:120]})") from None

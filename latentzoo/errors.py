@@ -7,7 +7,7 @@ loss that became NaN; its message names the step, the likely cause and the fix.
 """
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A problem with the user's input; the CLI prints it on one line and exits 2."""
 
     exit_code = 2
@@ -17,3 +17,9 @@ class TrainingFailed(Exception):
     """A run that had to stop (divergence); the CLI prints it on one line and exits 1."""
 
     exit_code = 1
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` safe for a terminal: control characters (ESC, CSI, OSC, ...) escaped, at most ``limit`` characters."""
+    out = "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in str(text))
+    return out if len(out) <= limit else out[:limit] + "…"

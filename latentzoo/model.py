@@ -17,9 +17,12 @@ performs its update inside ``forward`` under ``torch.no_grad``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -58,11 +61,23 @@ def adam(params, lr: float, weight_decay: float = 0.0, device: torch.device | No
 
 
 class LatentModel(nn.Module):
-    """Base class of every model; see the module docstring for the training contract."""
+    """Base class of every model; see the module docstring for the training contract.
+
+    A model is made in two steps, so that it can be described before any data is seen:
+
+    * ``Model(**options, encoder=..., ...)`` stores the options (validated at once, like
+      ``--set``) and any networks the user supplies (the names in :attr:`networks`);
+    * :meth:`build` (called by ``fit``, or by ``lz.load``) resolves the configuration for
+      the data and creates the networks the user did not supply, sized for the data.
+
+    ``Model(config, data)`` does both at once.
+    """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     phases: ClassVar[tuple[str, ...]] = ("main",)
+    networks: ClassVar[tuple[str, ...]] = ()          # networks a user may supply: encoder=, decoder=, ...
+    grad_norm_every: ClassVar[int] = 10               # steps between the engine's gradient-norm checks (and logs)
     # What the model declares about itself (read by the engine, report, tour and CLI).
     METRICS: ClassVar[tuple[Metric, ...]] = ()
     FIGURES: ClassVar[tuple[Figure, ...]] = ()
@@ -71,11 +86,24 @@ class LatentModel(nn.Module):
     can_sample: ClassVar[bool] = False
     extra_evaluations: ClassVar[dict[str, str]] = {}   # method name → what it measures
 
-    def __init__(self, config: ModelConfig, data: Dataset):
+    def __init__(self, config: ModelConfig | None = None, data=None, /, **options):
         super().__init__()
-        self.config = config
-        self.data_kind = data.kind
-        self.data_shape = data.shape
+        given = {}
+        for key in self.networks:
+            module = options.pop(key, None)
+            if module is not None:
+                if not isinstance(module, nn.Module):
+                    raise TypeError(f"{key}= must be a torch.nn.Module, got {type(module).__name__}")
+                given[key] = module
+        self.options = validate_options(type(self), options)
+        self.given_networks = given   # a plain dict: registered as sub-modules once setup() places them
+        self.config = None
+        self.metrics: dict = {}
+        self.history: list[dict] = []
+        if config is not None:
+            if data is None:
+                raise TypeError(f"{type(self).__name__}(config, data): data is missing")
+            self.build(config, data)
 
     # ---- configuration -------------------------------------------------------------
     @classmethod
@@ -86,6 +114,27 @@ class LatentModel(nn.Module):
     @classmethod
     def check(cls, config: ModelConfig, data: Dataset) -> None:
         """Refuse impossible combinations of options and data with a :class:`UserError`."""
+
+    def build(self, config: ModelConfig, data) -> LatentModel:
+        """Create the networks for ``data`` (a Dataset or a :class:`~latentzoo.data.info.DataInfo`)."""
+        from latentzoo.data.info import DataInfo
+
+        self.config = config
+        self.data_info = DataInfo.of(data)
+        self.data_kind, self.data_shape = self.data_info.kind, self.data_info.shape
+        self.setup(config, self.data_info)
+        return self
+
+    def setup(self, config: ModelConfig, data) -> None:
+        """Create the model's networks and buffers (those the user did not supply)."""
+
+    def network(self, key: str, default: Callable[[], nn.Module]) -> nn.Module:
+        """The user's network ``key`` when one was given, else ``default()``."""
+        return self.given_networks[key] if key in self.given_networks else default()
+
+    @property
+    def built(self) -> bool:
+        return self.config is not None
 
     # ---- training ------------------------------------------------------------------
     def forward(self, x: torch.Tensor, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -120,18 +169,89 @@ class LatentModel(nn.Module):
             return t.device
         return torch.device("cpu")
 
-    def evaluate(self, data: Dataset, history: list[dict]) -> dict:
+    def evaluate(self, data, history: list[dict] | None = None) -> dict:
         """Test metrics, flat JSON-able values (see DESIGN.md for the keys)."""
         raise NotImplementedError
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The learned representation of each example, shape (n, latent)."""
-        raise UserError(f"{self.name} has no representation to embed")
+    def embed(self, x):
+        """The learned representation of each example, shape (n, latent); NumPy in → NumPy out."""
+        if not self.can_embed:
+            raise UserError(f"{self.name} has no representation to embed")
+        return self._batched(self._embed, x)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` new examples, shape (n, *data_shape)."""
-        raise UserError(f"{self.name} is not a generative model: it cannot sample")
+    def reconstruct(self, x):
+        """The model's reconstruction of each example, shape of ``x``; NumPy in → NumPy out."""
+        if not self.can_reconstruct:
+            raise UserError(f"{self.name} does not reconstruct its input")
+        return self._batched(self._reconstruct, x)
+
+    def sample(self, n: int, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new examples, shape (n, *data_shape), on the CPU; ``seed`` fixes the noise."""
+        if not self.can_sample:
+            raise UserError(f"{self.name} is not a generative model: it cannot sample")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if isinstance(seed, torch.Generator):
+            generator, seed = seed, None
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(int(seed))
+        with torch.no_grad(), evaluating(self):
+            return self._sample(n, generator).cpu()
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _batched(self, fn, x, batch_size: int = 1024):
+        """``fn`` on chunks of ``x`` in eval mode without gradients; NumPy in → NumPy out, torch in → torch out."""
+        self._require_built()
+        as_numpy = not isinstance(x, torch.Tensor)
+        xt = torch.as_tensor(np.asarray(x) if as_numpy else x)
+        if xt.is_floating_point():
+            xt = xt.float()
+        else:
+            xt = xt.to(torch.float32)
+        if tuple(xt.shape[1:]) != tuple(self.data_shape):
+            raise ValueError(f"x must have examples of shape {tuple(self.data_shape)}, got {tuple(xt.shape[1:])}")
+        device = xt.device
+        with torch.no_grad(), evaluating(self):
+            parts = [fn(xt[i:i + batch_size].to(self.device)).detach() for i in range(0, len(xt), batch_size)]
+        out = torch.cat(parts) if parts else fn(xt[:0].to(self.device)).detach()
+        return out.cpu().numpy() if as_numpy else out.to(device)
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise ValueError(f"this {type(self).__name__} has not been trained yet: call lz.fit(model, data) first")
 
     def figures(self, data: Dataset, history: list[dict], figure_dir: Path) -> list[Path]:
         """Write this family's figures as PNG files and return their paths."""
         return []
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module):
+    """Evaluation mode (batch norm on running statistics, no dropout) for the duration, then back."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def validate_options(cls, options: dict) -> dict:
+    """``options`` checked against ``cls.Config`` (names, types, ranges) as ``--set`` values are."""
+    from pydantic import ValidationError
+
+    from latentzoo.config import describe_validation_error
+
+    try:
+        cls.Config.model_validate(options)
+    except ValidationError as e:
+        raise UserError(describe_validation_error(e, cls)) from None
+    return dict(options)

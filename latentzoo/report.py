@@ -470,15 +470,13 @@ def _version() -> str:
 
 
 def _question(model: str) -> tuple[str, str, str]:
-    """(Q tag, the seed question's title, the registry's one-line description) of a model."""
+    """(Q tag, the seed question's title, the registry's one-line summary) of a model."""
     from latentzoo.registry import MODELS
 
-    description = MODELS.get(model, ("", "", ""))[2]
-    match = re.match(r"(Q\d)\+?\s+(.*)", description)
-    if not match:
-        return "", "", description
-    tag = match.group(1)
-    return description.split()[0], SEED_QUESTIONS.get(tag, ""), match.group(2)
+    entry = MODELS.get(model)
+    if entry is None:
+        return "", "", ""
+    return entry.tag, entry.question_title, entry.summary
 
 
 def _page(title: str, body: str, nav: list[tuple[str, str]] | None = None) -> str:

@@ -14,29 +14,9 @@ from pathlib import Path
 
 from latentzoo.errors import UserError
 
-# (run name, model, data, seed question, headline metric keys, anchor text, card figure)
-STOPS = [
-    ("linear-ae", "linear-ae", "digits", "Q1 linear autoencoder = PCA",
-     ["test_recon_mse", "pca_recon_mse", "subspace_angle_deg"],
-     "PCA optimum (Baldi & Hornik 1989): largest principal angle 0°, test MSE equal to PCA's",
-     "principal_directions.png"),
-    ("sparse-coding", "sparse-coding", "patches", "Q1 sparse coding",
-     ["objective", "code_sparsity", "test_recon_mse"],
-     "scikit-learn's MiniBatchDictionaryLearning at equal wall time: see benchmarks/RESULTS.md",
-     "atoms.png"),
-    ("vae", "vae", "digits", "Q2 variational autoencoder",
-     ["test_neg_elbo", "test_nll_iwae", "test_kl"],
-     "importance-weighted bound (Burda et al. 2016): −log p(x) ≤ −ELBO, nats per example",
-     "samples.png"),
-    ("gan", "gan", "ring8", "Q3 generative adversarial network",
-     ["modes_covered", "modes_total", "high_quality_fraction", "reverse_kl"],
-     "PacGAN4 (Lin et al. 2018, Table 1): 7.8/8 modes, 95.9% high quality, reverse KL 0.07",
-     "samples_over_training.png"),
-    ("simclr", "simclr", "mnist1d", "Q4 SimCLR",
-     ["linear_probe_acc", "knn_acc", "linear_probe_acc_raw"],
-     "published SimCLR on MNIST-1D: 82.1% linear probe; raw-input linear model 32%",
-     "representation_pca.png"),
-]
+# (run name, model, data): what each stop shows is declared by the model (spec, METRICS, FIGURES)
+STOPS = [("linear-ae", "linear-ae", "digits"), ("sparse-coding", "sparse-coding", "patches"),
+         ("vae", "vae", "digits"), ("gan", "gan", "ring8"), ("simclr", "simclr", "mnist1d")]
 
 
 def _planned_steps(model: str, data: str, quick: bool) -> tuple[int, dict]:
@@ -59,7 +39,7 @@ def run_tour(out_dir: Path, quick: bool = False, force: bool = False) -> Path:
     from tqdm.auto import tqdm
 
     from latentzoo.engine import fit
-    from latentzoo.report import index_page, write_report
+    from latentzoo.report import index_page
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -70,16 +50,26 @@ def run_tour(out_dir: Path, quick: bool = False, force: bool = False) -> Path:
     entries = []
     with tqdm(total=sum(p[1] for p in plans), desc="tour", unit="step", mininterval=0.5,
               dynamic_ncols=True) as bar:
-        for (name, model, data, question, keys, anchor, figure), _, overrides in plans:
+        for (name, model, data), _, overrides in plans:
             bar.set_description(f"tour: {model} on {data}")
             run_dir = out_dir / name
             metrics = fit(model, data, run_dir, overrides=overrides, force=True, progress=bar)
-            report = write_report([run_dir])
-            entries.append({
-                "title": f"{model} on {data}", "family": model, "seed_question": question,
-                "report": str(report.relative_to(out_dir)),
-                "metrics": {k: metrics[k] for k in keys if k in metrics}, "anchors": anchor,
-                "train_seconds": metrics.get("train_seconds"),
-                **({"figure": run_dir / "figures" / figure} if (run_dir / "figures" / figure).is_file() else {}),
-            })
+            entries.append(_entry(model, data, run_dir, out_dir, metrics))
     return index_page(entries, out_dir / "index.html")
+
+
+def _entry(model: str, data: str, run_dir: Path, out_dir: Path, metrics: dict) -> dict:
+    """The index card of one stop, from the model's own declarations."""
+    from latentzoo.registry import model_class, spec
+
+    entry, cls = spec(model), model_class(model)
+    keys = [m.key for m in cls.METRICS if m.headline and metrics.get(m.key) is not None]
+    card = next((f.file for f in cls.FIGURES if f.card and (run_dir / "figures" / f.file).is_file()), None)
+    return {
+        "title": f"{model} on {data}", "family": model,
+        "seed_question": f"{entry.tag} {entry.question_title.lower() if entry.question != 'Q4' else 'SimCLR'}",
+        "report": str((run_dir / "report.html").relative_to(out_dir)),
+        "metrics": {k: metrics[k] for k in keys}, "anchors": entry.anchor,
+        "train_seconds": metrics.get("train_seconds"),
+        **({"figure": run_dir / "figures" / card} if card else {}),
+    }

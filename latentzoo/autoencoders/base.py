@@ -43,19 +43,18 @@ def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size:
     return torch.cat([fn(x[i:i + size]) for i in range(0, x.shape[0], size)]) if len(x) else fn(x)
 
 
-def autoencoder_figures(figure_dir: Path, data, history: list[dict], name: str, *, loss_keys: list[str],
+def autoencoder_figures(figure_dir: Path, data, name: str, *,
                         example_rows: list[torch.Tensor], row_names: list[str], atoms: torch.Tensor | None,
                         atoms_title: str, codes: torch.Tensor) -> list[Path]:
-    r"""The four figures of every Q1 autoencoder run.
+    r"""The three figures of every Q1 autoencoder run (the training curves are the report's ``curves.png``).
 
-    ``loss.png`` (training curves), ``reconstructions.png`` (inputs beside reconstructions, or
+    ``reconstructions.png`` (inputs beside reconstructions, or
     any other rows such as corrupted inputs), ``atoms.png`` (dictionary atoms / decoder columns)
     and ``code_histogram.png`` (code values on the test split; exact zeros are counted apart
     in the title, since a spike at 0 would hide the rest on any scale).
     """
     figure_dir = Path(figure_dir)
     paths = [
-        plots.curves(history, loss_keys, figure_dir / "loss.png", f"{name}: training loss per epoch"),
         plots.examples_figure(example_rows, row_names, data.kind, data.shape,
                               figure_dir / "reconstructions.png", f"{name}: test examples"),
     ]
@@ -118,16 +117,17 @@ class NetworkAutoencoder(LatentModel):
     can_reconstruct = True
     bounded_atoms: bool = False
     reports_sparsity: bool = False
-    curve_keys: tuple[str, ...] = ()   # logged terms drawn beside the loss
 
-    def __init__(self, config: NetworkAEConfig, data):
-        super().__init__(config, data)
-        self.encoder = self.build_encoder(config, data)
+    networks = ("encoder", "decoder")
+
+    def setup(self, config: NetworkAEConfig, data):
+        self.encoder = self.network("encoder", lambda: self.build_encoder(config, data))
         if config.decoder == "linear":
-            self.decoder = LinearDecoder(config.latent_dim, data.shape)
+            default = lambda: LinearDecoder(config.latent_dim, data.shape)  # noqa: E731
         else:
-            self.decoder = decoder_for(data.kind, data.shape, config.latent_dim, config.hidden, config.depth,
-                                       conv=config.conv)
+            default = lambda: decoder_for(data.kind, data.shape, config.latent_dim, config.hidden,  # noqa: E731
+                                          config.depth, conv=config.conv)
+        self.decoder = self.network("decoder", default)
 
     # ---- networks ------------------------------------------------------------------------
     def build_encoder(self, config, data) -> nn.Module:
@@ -144,8 +144,11 @@ class NetworkAutoencoder(LatentModel):
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         return self.decoder(h)
 
-    def embed(self, x):
+    def _embed(self, x):
         return self.encode(x)
+
+    def _reconstruct(self, x):
+        return self.decode(self.encode(x))
 
     @classmethod
     def recipe(cls, data):
@@ -239,7 +242,6 @@ class NetworkAutoencoder(LatentModel):
         else:
             atoms, atoms_title = atoms[order], atoms_title + ", most active first"
         rows, names = self.example_rows(x[:10])
-        loss_keys = ["loss", *self.curve_keys]
-        return autoencoder_figures(Path(figure_dir), data, history, self.name, loss_keys=loss_keys,
+        return autoencoder_figures(Path(figure_dir), data, self.name,
                                    example_rows=rows, row_names=names, atoms=atoms,
                                    atoms_title=f"{self.name}: {atoms_title}", codes=codes)

@@ -50,7 +50,6 @@ class ContractiveAutoencoder(NetworkAutoencoder):
         Metric("test_contractive_penalty", "λ‖∂f(x)/∂x‖²_F on the test split", "per example", "lower"),
     )
     Config = ContractiveAEConfig
-    curve_keys = ("reconstruction", "jacobian_frobenius")
 
     def build_encoder(self, config, data):
         if config.encoder == "sigmoid":

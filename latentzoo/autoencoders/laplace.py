@@ -66,10 +66,9 @@ class LaplaceAutoencoder(NetworkAutoencoder):
     Config = LaplaceAEConfig
     bounded_atoms = True
     reports_sparsity = True
-    curve_keys = ("decoder_nll", "prior_nll")
 
-    def __init__(self, config: LaplaceAEConfig, data):
-        super().__init__(config, data)
+    def setup(self, config: LaplaceAEConfig, data):
+        super().setup(config, data)
         # Signed codes with exact zeros: the soft threshold (the MAP code of a Laplace prior is one).
         self.activation = ShrinkActivation(config.latent_dim)
         self.log_lam = nn.Parameter(torch.tensor(math.log(config.lam)), requires_grad=config.learn_lam)

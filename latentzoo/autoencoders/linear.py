@@ -83,8 +83,7 @@ class LinearAutoencoder(LatentModel):
     )
     can_reconstruct = True
 
-    def __init__(self, config: LinearAEConfig, data):
-        super().__init__(config, data)
+    def setup(self, config: LinearAEConfig, data):
         d, k = data.dim, config.latent_dim
         self.register_buffer("mean", torch.zeros(d))
         # Small random start: away from the saddle at 0, far from any principal subspace.
@@ -140,8 +139,11 @@ class LinearAutoencoder(LatentModel):
         loss = (flatten(x) - flatten(x_hat)).pow(2).sum(1).mean()  # (1/n) Σᵢ ‖xᵢ − x̂ᵢ‖²
         return loss, {}
 
-    def embed(self, x):
+    def _embed(self, x):
         return self.encode(x)
+
+    def _reconstruct(self, x):
+        return self.decode(self.encode(x))
 
     @torch.no_grad()
     def evaluate(self, data, history):
@@ -165,7 +167,6 @@ class LinearAutoencoder(LatentModel):
         figure_dir = Path(figure_dir)
         x = data.x_test[:10].to(self.device)
         paths = [
-            plots.curves(history, ["loss"], figure_dir / "loss.png", "training loss (1/n) Σ‖x − x̂‖²"),
             plots.examples_figure([x, self.decode(self.encode(x))], ["input", "reconstruction"],
                                   data.kind, data.shape, figure_dir / "reconstructions.png",
                                   "linear autoencoder reconstructions"),

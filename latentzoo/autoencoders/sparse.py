@@ -58,10 +58,9 @@ class SparseAutoencoder(NetworkAutoencoder):
     Config = SparseAEConfig
     bounded_atoms = True
     reports_sparsity = True
-    curve_keys = ("reconstruction", "l1")
 
-    def __init__(self, config: SparseAEConfig, data):
-        super().__init__(config, data)
+    def setup(self, config: SparseAEConfig, data):
+        super().setup(config, data)
         self.activation = (ShrinkActivation(config.latent_dim) if config.code_activation == "shrink"
                            else nn.ReLU())
 

@@ -300,8 +300,7 @@ class SparseCoding(LatentModel):
     )
     can_reconstruct = True
 
-    def __init__(self, config: SparseCodingConfig, data):
-        super().__init__(config, data)
+    def setup(self, config: SparseCodingConfig, data):
         k, d = config.latent_dim, data.dim
         # Random unit atoms; on_train_start replaces them with normalised training examples.
         start = torch.randn(k, d)
@@ -351,7 +350,7 @@ class SparseCoding(LatentModel):
         offset, factor = self._offset_and_factor(x)
         return (x - offset) / factor
 
-    def reconstruct(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def reconstruction_of(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """x̂ in the original units: offset + factor · uD, the preprocessing undone."""
         offset, factor = self._offset_and_factor(flatten(x))
         return (offset + factor * (codes @ self.dictionary)).reshape(-1, *self.data_shape)
@@ -362,8 +361,11 @@ class SparseCoding(LatentModel):
                                                      tol=c.eval_tol if tol is None else tol, max_iter=20 * c.max_iter),
                          x)
 
-    def embed(self, x):
+    def _embed(self, x):
         return self.encode(x)
+
+    def _reconstruct(self, x):
+        return self.reconstruction_of(x, self.encode(x))
 
     # ---- training ------------------------------------------------------------------------
     @torch.no_grad()
@@ -437,7 +439,7 @@ class SparseCoding(LatentModel):
         xp = self.preprocess(x)
         codes = self.encode(x)
         objective = sparse_coding_objective(xp.double(), codes.double(), self.dictionary.double(), c.lam)
-        recon = self.reconstruct(x, codes)
+        recon = self.reconstruction_of(x, codes)
         return {
             "test_recon_mse": float(squared_error(x, recon).mean()),
             "code_sparsity": code_sparsity(codes),
@@ -457,7 +459,7 @@ class SparseCoding(LatentModel):
         order = torch.argsort((codes != 0).float().sum(0), descending=True)
         atoms = self.dictionary[order].reshape(-1, *self.data_shape)
         return autoencoder_figures(
-            Path(figure_dir), data, history, self.name, loss_keys=["loss"],
-            example_rows=[shown, self.reconstruct(shown, codes[:10])], row_names=["input", "reconstruction"],
+            Path(figure_dir), data, self.name,
+            example_rows=[shown, self.reconstruction_of(shown, codes[:10])], row_names=["input", "reconstruction"],
             atoms=atoms, atoms_title=f"sparse-coding: dictionary atoms D_k (most used first), λ={self.config.lam:g}",
             codes=codes)

@@ -12,8 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
+from latentzoo.gan.metrics import EVAL_SEED
 from latentzoo.io import save_figure
-from latentzoo.plots import as_images, curves, examples_figure, image_grid
+from latentzoo.plots import as_images, examples_figure, image_grid
 
 
 def mixture_snapshots(snapshots: dict[int, torch.Tensor], modes: torch.Tensor, mode_std: float,
@@ -72,8 +73,6 @@ def diagnosis_panel(diagnosis: list[dict], path: Path, signals: dict | None = No
 
 def gan_figures(model, data, history: list[dict], figure_dir: Path) -> list[Path]:
     """Write every GAN figure into ``figure_dir`` and return the paths."""
-    from latentzoo.gan.model import EVAL_SEED
-
     figure_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     final = model.sample(1000 if model.mixture is not None else 64, torch.Generator().manual_seed(EVAL_SEED)).cpu()
@@ -90,11 +89,6 @@ def gan_figures(model, data, history: list[dict], figure_dir: Path) -> list[Path
         else:
             paths.append(examples_figure([data.x_test[:6], final[:6]], ["real", "generated"], data.kind,
                                          data.shape, figure_dir / "samples.png", title="real and generated"))
-    if history:
-        paths.append(curves(history, ["discriminator_loss", "generator_loss"], figure_dir / "losses.png",
-                            title="the two players' losses"))
-        paths.append(curves(history, ["discriminator_grad_norm", "generator_grad_norm"], figure_dir / "grad_norms.png",
-                            title="the two players' gradient norms", logy=True))
     diagnosis = model.diagnosis if model.diagnosis is not None else model.diagnose(history)
     paths.append(diagnosis_panel(diagnosis, figure_dir / "diagnosis.png", model.signals(history)))
     return paths

@@ -36,8 +36,10 @@ from torch import nn
 
 from latentzoo.errors import UserError
 
-
 # ---------------------------------------------------------------- Gaussian mixtures
+EVAL_SEED = 20180601   # fixed noise for evaluation, snapshots and figures (does not touch the training RNG)
+
+
 def mode_metrics(samples: torch.Tensor, modes: torch.Tensor, mode_std: float) -> dict:
     r"""``modes_covered``, ``modes_total``, ``high_quality_fraction``, ``reverse_kl`` of ``samples``.
 

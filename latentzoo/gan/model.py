@@ -35,7 +35,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -46,14 +45,16 @@ from torch import nn
 from latentzoo.errors import UserError
 from latentzoo.gan import diagnostics, metrics
 from latentzoo.gan.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
+from latentzoo.gan.metrics import EVAL_SEED
 from latentzoo.model import LatentModel, ModelConfig
 from latentzoo.nets import MLP, ConvDecoder, ConvEncoder
 from latentzoo.spec import Figure, Metric
 
 EVAL_SAMPLES = 2500          # PacGAN's sample count for the mixture metrics
 SNAPSHOTS = 6                # epochs whose samples are kept for the "samples over training" figure
-EVAL_SEED = 20180601         # fixed noise for evaluation and snapshots (does not touch the training RNG)
-SIGNALS = ("d_loss", "g_loss", "real_logit", "fake_logit", "d_win", "g_grad_norm")
+SIGNALS = ("discriminator_loss", "generator_loss", "real_logit", "fake_logit", "d_win", "generator_grad_norm")
+# the names :mod:`latentzoo.gan.diagnostics` reads the signals under
+DIAGNOSIS_NAMES = {"discriminator_loss": "d_loss", "generator_loss": "g_loss", "generator_grad_norm": "g_grad_norm"}
 SIGNAL_STEPS = 4096          # per-step signals kept in the weights (the last steps), for diagnosis after loading
 
 
@@ -115,6 +116,7 @@ class GAN(LatentModel):
     name = "gan"
     Config = GANConfig
     phases = ("discriminator", "generator")
+    grad_norm_every = 1      # the engine logs both players' gradient norms at every step (a diagnosis signal)
     METRICS = (
         Metric("modes_covered", "modes with at least one sample within 3 std", "", "higher", headline=True),
         Metric("modes_total", "modes of the mixture", "", None, headline=True),
@@ -168,20 +170,28 @@ class GAN(LatentModel):
         if config.lr_schedule not in ("constant", "linear"):
             raise UserError(f"unknown lr_schedule {config.lr_schedule!r}")
 
-    def __init__(self, config: GANConfig, data):
-        super().__init__(config, data)
+    networks = ("generator", "discriminator")
+
+    def setup(self, config: GANConfig, data):
+        r"""Networks for ``data``; a user's ``generator`` maps η (n, latent_dim) to (n, *shape), a user's
+        ``discriminator`` maps a pack of ``pack`` examples — (n/pack, pack·C, H, W) for images, (n/pack,
+        pack·d) otherwise; with the default pack=1 simply the examples — to one logit each."""
         c = config
         self.dim = math.prod(data.shape)
         self.image = data.kind == "image" and c.conv and data.shape[1] % 4 == 0 and data.shape[2] % 4 == 0
+        width = min(c.hidden, 64)
         if self.image:
-            channels = data.shape[0]
-            width = min(c.hidden, 64)
-            self.generator = _Sigmoid(ConvDecoder(c.latent_dim, data.shape, hidden=width))
-            d_net = ConvEncoder((channels * c.pack, *data.shape[1:]), 1, hidden=width, norm=False)
+            self.generator = self.network("generator", lambda: _Sigmoid(ConvDecoder(c.latent_dim, data.shape,
+                                                                                    hidden=width)))
+            d_net = self.network("discriminator", lambda: ConvEncoder((data.shape[0] * c.pack, *data.shape[1:]), 1,
+                                                                      hidden=width, norm=False))
         else:
-            g_net = MLP(c.latent_dim, self.dim, c.hidden, c.depth, act="relu", out_shape=data.shape)
-            self.generator = _Sigmoid(g_net) if data.kind == "image" else g_net
-            d_net = MLP(self.dim * c.pack, 1, c.hidden, c.depth, act="leaky_relu")
+            def default_generator():
+                g_net = MLP(c.latent_dim, self.dim, c.hidden, c.depth, act="relu", out_shape=data.shape)
+                return _Sigmoid(g_net) if data.kind == "image" else g_net
+            self.generator = self.network("generator", default_generator)
+            d_net = self.network("discriminator", lambda: MLP(self.dim * c.pack, 1, c.hidden, c.depth,
+                                                              act="leaky_relu"))
         if c.spectral_norm:
             for m in list(d_net.modules()):
                 if isinstance(m, (nn.Linear, nn.Conv2d)):
@@ -189,10 +199,9 @@ class GAN(LatentModel):
         self.discriminator = _Packed(d_net, c.pack, self.image)
         # Points, vectors and signals are standardised (per-feature mean, one scalar std) so that one
         # recipe fits data of any scale: D sees (x − mean)/std, samples are mean + std·G(η).
-        standardise = data.kind != "image"
-        x = data.x_train.double()
-        self.register_buffer("data_mean", x.mean(0).float() if standardise else torch.zeros(data.shape))
-        self.register_buffer("data_std", x.std().float() if standardise else torch.ones(()))
+        self.standardise = data.kind != "image"
+        self.register_buffer("data_mean", torch.zeros(data.shape))   # set from the data in on_train_start
+        self.register_buffer("data_std", torch.ones(()))
         # EMA copy of G: not trained by any optimizer, updated in after_optimizer_step.
         self.generator_ema = copy.deepcopy(self.generator) if c.ema > 0 else None
         if self.generator_ema is not None:
@@ -205,14 +214,8 @@ class GAN(LatentModel):
         self.mixture = None
         if data.kind == "points" and "modes" in data.extras:
             self.mixture = (torch.as_tensor(data.extras["modes"]).float(), float(data.extras["mode_std"]))
-        self._reset_signals()
         self.snapshots: dict[int, torch.Tensor] = {}
         self.diagnosis: list[dict] | None = None
-
-    def _reset_signals(self):
-        self._epoch_buffer = {k: [] for k in SIGNALS}
-        self._timing = {"data": 0.0, "discriminator": 0.0, "generator": 0.0, "samples": 0}
-        self._clock = {"last_end": None, "start": None}
 
     # ---- helpers -------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -232,22 +235,29 @@ class GAN(LatentModel):
     def _d(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(self.discriminator.pack_input(x))
 
-    def _tick(self, phase: str, event: str) -> None:
-        """Wall-clock bookkeeping: time in each player's step, and between them (data, loop)."""
-        now = time.perf_counter()
-        if event == "start":
-            if self._clock["last_end"] is not None:
-                self._timing["data"] += now - self._clock["last_end"]
-            self._clock["start"] = now
-        elif self._clock["start"] is not None:
-            self._timing[phase] += now - self._clock["start"]
-            self._clock["last_end"] = now
+    @torch.no_grad()
+    def _record(self, name: str, value: torch.Tensor) -> None:
+        """Write one step's value of a diagnosis signal into its ring buffer (no device sync).
+
+        The buffers are registered, so they are saved in every checkpoint, mid-epoch ones included,
+        and a resumed run diagnoses exactly what an uninterrupted one would."""
+        i = SIGNALS.index(name)
+        position = (self.signal_count[i] % SIGNAL_STEPS).reshape(1)
+        self.signal_buffer[i].index_copy_(0, position, value.detach().float().reshape(1))
+        self.signal_count[i] += 1
 
     # ---- training ------------------------------------------------------------------
+    @torch.no_grad()
+    def on_train_start(self, data) -> None:
+        """Points, vectors and signals are standardised by the training split's per-feature mean and one
+        scalar std (images are left in [0, 1])."""
+        if self.standardise:
+            x = data.x_train.double()
+            self.data_mean.copy_(x.mean(0).float())
+            self.data_std.copy_(x.std().float())
+
     def forward(self, x: torch.Tensor, phase: str = "discriminator"):
         c = self.config
-        if self.training:
-            self._tick(phase, "start")
         if phase == "discriminator":
             with torch.no_grad():
                 fake = self.generator(self.noise(x.shape[0]))                    # G(η), η ~ N(0, I)
@@ -270,16 +280,15 @@ class GAN(LatentModel):
                 d_win = torch.sigmoid(d_real[:, None] - d_fake[None, :]).mean()   # mean σ(D(y_i) − D(G(η_j)))
             logs.update(real_logit=d_real.detach().mean(), fake_logit=d_fake.detach().mean(), d_win=d_win)
             if self.training:
-                self._epoch_buffer["d_loss"].append(loss.detach())
+                self._record("discriminator_loss", loss)
                 for k in ("real_logit", "fake_logit", "d_win"):
-                    self._epoch_buffer[k].append(logs[k])
+                    self._record(k, logs[k])
             return loss, logs
         if phase == "generator":
             fake = self.generator(self.noise(x.shape[0]))
             loss = generator_loss(self._d(fake), c.loss)
             if self.training:
-                self._epoch_buffer["g_loss"].append(loss.detach())
-                self._timing["samples"] += x.shape[0]
+                self._record("generator_loss", loss)
             return loss, {}
         raise ValueError(f"unknown phase {phase!r}; GAN phases are {self.phases}")
 
@@ -306,11 +315,9 @@ class GAN(LatentModel):
         if phase == "generator":
             grads = [p.grad for p in self.generator.parameters() if p.grad is not None]
             if grads:
-                self._epoch_buffer["g_grad_norm"].append(torch.nn.utils.get_total_norm(grads).detach())
+                self._record("generator_grad_norm", torch.nn.utils.get_total_norm(grads))
             if self.generator_ema is not None:
                 self._update_ema()
-        if self.training:
-            self._tick(phase, "end")
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -324,19 +331,6 @@ class GAN(LatentModel):
 
     def on_epoch_end(self, epoch: int, data) -> dict:
         record = {}
-        for i, k in enumerate(SIGNALS):
-            values = self._epoch_buffer[k]
-            if values:
-                series = torch.stack(values).float().to(self.signal_buffer.device)[-SIGNAL_STEPS:]
-                n = len(series)
-                self.signal_buffer[i] = torch.cat([self.signal_buffer[i, n:], series])   # keep the last steps
-                self.signal_count[i] += n
-                record[k] = float(series.mean()) if n == len(values) else float(torch.stack(values).mean())
-            self._epoch_buffer[k] = []
-        # where the time went this epoch (seconds), summed over epochs by the diagnosis
-        record.update({f"time_{k}": self._timing[k] for k in ("data", "discriminator", "generator")},
-                      timed_samples=self._timing["samples"])
-        self._timing.update(data=0.0, discriminator=0.0, generator=0.0, samples=0)
         samples = self.sample(EVAL_SAMPLES if self.mixture else 512, torch.Generator().manual_seed(EVAL_SEED))
         if self.mixture is not None:
             m = metrics.mode_metrics(samples, *self.mixture)
@@ -355,22 +349,20 @@ class GAN(LatentModel):
     def _sampler(self) -> nn.Module:
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def _sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` samples G(η) of the averaged generator (the trained one when ``ema=0``), in eval mode."""
         g = self._sampler()
-        was_training = g.training
-        g.eval()
         out = torch.cat([g(self.noise(len(i), generator)) for i in torch.arange(n).split(4096)])
-        g.train(was_training)
         return self.data_mean + self.data_std * out                                 # mean + std · G(η)
 
     def signals(self, history: list[dict]) -> dict:
         """The last per-step values of each signal (kept with the weights), else per-epoch means of ``history``."""
         out = {}
         for i, k in enumerate(SIGNALS):
-            n = min(int(self.signal_count[i]), SIGNAL_STEPS)
-            out[k] = self.signal_buffer[i, SIGNAL_STEPS - n:].tolist() if n else [h[k] for h in history if k in h]
+            count = int(self.signal_count[i])
+            ring = self.signal_buffer[i]
+            values = ring[:count] if count <= SIGNAL_STEPS else ring.roll(-(count % SIGNAL_STEPS))  # oldest first
+            out[DIAGNOSIS_NAMES.get(k, k)] = values.tolist() if count else [h[k] for h in history if k in h]
         return out
 
     def diagnose(self, history: list[dict], final: dict | None = None) -> list[dict]:
@@ -382,7 +374,7 @@ class GAN(LatentModel):
         diversity = [h["diversity_ratio"] for h in history if "diversity_ratio" in h]
         timing = {k: sum(h.get(f"time_{k}", 0.0) for h in history) for k in ("data", "discriminator", "generator")}
         timing["samples"] = sum(h.get("timed_samples", 0) for h in history)
-        epoch_grad_norms = [h["g_grad_norm"] for h in history if "g_grad_norm" in h]
+        epoch_grad_norms = [h["generator_grad_norm"] for h in history if "generator_grad_norm" in h]
         return diagnostics.diagnose(self.signals(history), coverage or None,
                                     self.mixture[0].shape[0] if self.mixture else None, diversity or None,
                                     timing, self.config.n_critic,

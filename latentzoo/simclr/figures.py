@@ -57,10 +57,7 @@ def probe_table_figure(metrics: dict, path: Path) -> Path:
 
 def simclr_figures(model, data, history: list[dict], figure_dir: Path) -> list[Path]:
     r"""Every SimCLR figure; the probe chart reads the run's metrics when they exist."""
-    paths = [views_figure(model, data, figure_dir / "views.png"),
-             plots.curves(history, ["loss"], figure_dir / "loss.png", title="NT-Xent loss per epoch"),
-             plots.curves(history, ["positive_cosine"], figure_dir / "positive_cosine.png",
-                          title="mean cosine similarity of positive pairs")]
+    paths = [views_figure(model, data, figure_dir / "views.png")]
     x = data.x_test[:2000]
     h = model.embed(x)
     labels = None if data.y_test is None else data.y_test[:2000].numpy()

@@ -91,12 +91,21 @@ class SimCLR(LatentModel):
         Figure("probes.png", "probes", "probe accuracy on h against raw inputs"),
     )
 
-    def __init__(self, config: SimCLRConfig, data):
-        super().__init__(config, data)
+    networks = ("backbone",)
+
+    def __init__(self, config: SimCLRConfig | None = None, data=None, /, *, representation_dim: int | None = None,
+                 **options):
+        r"""``backbone=`` a user's base encoder f mapping (n, *shape) to h ∈ R^representation_dim (the head g
+        is still built here); ``representation_dim`` is another name for ``latent_dim``."""
+        if representation_dim is not None:
+            options["latent_dim"] = representation_dim
+        super().__init__(config, data, **options)
+
+    def setup(self, config: SimCLRConfig, data):
         c = config
         self.augment = Augment.for_data(data.kind, data.shape, crop_min=c.crop_min, flip=c.flip, noise=c.noise)
-        self.encoder = build_encoder(self.encoder_kind(c, data.kind, data.shape), data.kind, data.shape,
-                                     c.latent_dim, c.hidden, c.depth)
+        self.encoder = self.network("backbone", lambda: build_encoder(
+            self.encoder_kind(c, data.kind, data.shape), data.kind, data.shape, c.latent_dim, c.hidden, c.depth))
         width = c.proj_hidden or c.latent_dim
         self.head = nn.Sequential(                                  # z = W₂ ReLU(W₁ h)
             nn.Linear(c.latent_dim, width, bias=False), nn.ReLU(), nn.Linear(width, c.proj_dim, bias=False))
@@ -170,18 +179,9 @@ class SimCLR(LatentModel):
         return {"main": opt}, [torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(warmup, total_steps))]
 
     # ---- use after training --------------------------------------------------------------
-    @torch.no_grad()
-    def embed(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        r"""h = f(x), the representation (g discarded), computed in eval mode in batches."""
-        was_training = self.training
-        self.eval()
-        try:
-            device = self.device
-            parts = [self.encoder(x[s:s + batch_size].to(device)).float().cpu()
-                     for s in range(0, len(x), batch_size)]
-        finally:
-            self.train(was_training)
-        return torch.cat(parts) if parts else torch.zeros(0, self.config.latent_dim)
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        r"""h = f(x), the representation (g discarded)."""
+        return self.encoder(x).float()
 
     @torch.no_grad()
     def test_loss(self, x: torch.Tensor, seed: int = 0, batch_size: int = 512) -> float:

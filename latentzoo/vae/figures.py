@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from latentzoo import plots
+from latentzoo.model import evaluating
 from latentzoo.vae.losses import gaussian_kl
 
 
@@ -20,7 +21,6 @@ def vae_figures(model, data, history: list[dict], figure_dir: Path, seed: int = 
     * ``traversal.png``       one latent dimension swept over [−3, 3], the others at 0 (the prior mean),
                               for the dimensions with the largest KL (the active units);
     * ``latent.png``          test means μ(x) coloured by label (first two principal components when latent > 2);
-    * ``loss.png``            per-epoch training −ELBO, its two terms, and the test −ELBO.
     """
     device = model.device
     kind, shape = data.kind, data.shape
@@ -28,7 +28,7 @@ def vae_figures(model, data, history: list[dict], figure_dir: Path, seed: int = 
     g = torch.Generator(device=device).manual_seed(seed)
     x = data.x_test.to(device)
     paths = []
-    with model._evaluating():
+    with evaluating(model):
         mu, logvar = model.encode(x)
 
         # samples from the prior
@@ -84,7 +84,4 @@ def vae_figures(model, data, history: list[dict], figure_dir: Path, seed: int = 
             points, title = torch.cat([m, torch.zeros_like(m)], dim=1), "test means mu(x) (1-D)"
         labels = None if data.y_test is None else data.y_test.numpy()
         paths.append(plots.scatter_2d(points.cpu().numpy(), labels, figure_dir / "latent.png", title=title))
-
-    paths.append(plots.curves(history, ["loss", "neg_elbo", "test_neg_elbo", "recon", "kl"],
-                              figure_dir / "loss.png", title="nats per example"))
     return paths

@@ -20,7 +20,6 @@ samples; all averaged over test examples. L_K ≥ ELBO, so ``test_nll_iwae`` ≤
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 from typing import Literal
@@ -30,7 +29,7 @@ from pydantic import Field
 from torch import nn
 
 from latentzoo.errors import UserError
-from latentzoo.model import LatentModel, ModelConfig
+from latentzoo.model import LatentModel, ModelConfig, evaluating
 from latentzoo.nets import MLP, decoder_for, encoder_for
 from latentzoo.spec import Figure, Metric
 from latentzoo.vae.losses import (
@@ -87,17 +86,23 @@ class VAE(LatentModel):
     can_sample = True
     extra_evaluations = {"gradient_variance": "variance of the pathwise and score-function gradient estimators"}
 
-    def __init__(self, config: VAEConfig, data):
-        super().__init__(config, data)
+    networks = ("encoder", "decoder")
+
+    def setup(self, config: VAEConfig, data):
+        r"""Networks for ``data``; a user's ``encoder`` must output 2·latent_dim values (μ, log σ²) and a
+        user's ``decoder`` map z (n, latent_dim) to Bernoulli logits or Gaussian means of any shape with
+        D = prod(data shape) values per example."""
         c = config
         self.dim = math.prod(data.shape)
         use_conv = c.conv and data.kind == "image"
         # The encoder's output is split in two halves: μ(x) and log σ²(x).
-        self.encoder = encoder_for(data.kind, data.shape, 2 * c.latent_dim, c.hidden, c.depth, conv=use_conv)
+        self.encoder = self.network("encoder", lambda: encoder_for(data.kind, data.shape, 2 * c.latent_dim,
+                                                                   c.hidden, c.depth, conv=use_conv))
         # The decoder gives Bernoulli logits or the Gaussian mean f(z), one per feature.
         # (an MLP decoder gives flat outputs: the likelihood sums over flattened features anyway)
-        self.decoder = (decoder_for(data.kind, data.shape, c.latent_dim, c.hidden, c.depth, conv=True) if use_conv
-                        else MLP(c.latent_dim, self.dim, c.hidden, c.depth))
+        self.decoder = self.network("decoder", lambda: (
+            decoder_for(data.kind, data.shape, c.latent_dim, c.hidden, c.depth, conv=True) if use_conv
+            else MLP(c.latent_dim, self.dim, c.hidden, c.depth)))
         if c.likelihood == "gaussian":
             n = self.dim if c.gaussian_variance == "feature" else 1
             self.decoder_logvar = nn.Parameter(torch.zeros(n))  # log σ_x², start at σ_x² = 1
@@ -150,16 +155,6 @@ class VAE(LatentModel):
     def mean_of(self, decoded: torch.Tensor) -> torch.Tensor:
         """E[x|z] from the decoder's output: sigmoid of the logits, or the Gaussian mean."""
         return torch.sigmoid(decoded) if self.config.likelihood == "bernoulli" else decoded
-
-    @contextlib.contextmanager
-    def _evaluating(self):
-        """Evaluation mode (batch norm on running statistics) for the duration, then back."""
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was_training)
 
     # ---- training ------------------------------------------------------------------
     @torch.no_grad()
@@ -225,7 +220,7 @@ class VAE(LatentModel):
         r"""The test −ELBO (one sample per example, fixed noise) after each epoch, for the loss curve."""
         x = data.x_test.to(self.device)
         g = torch.Generator(device=self.device).manual_seed(epoch)
-        with torch.no_grad(), self._evaluating():
+        with torch.no_grad(), evaluating(self):
             total = 0.0
             for start in range(0, len(x), 1024):
                 xb = x[start:start + 1024]
@@ -272,7 +267,7 @@ class VAE(LatentModel):
         r"""Test-set means (nats per example) of −ELBO, its two terms, and −L_K with K = ``eval_samples``."""
         k = self.config.eval_samples
         g = torch.Generator(device=self.device).manual_seed(0)  # fixed noise: the same run gives the same numbers
-        with self._evaluating():
+        with evaluating(self):
             terms = self.likelihood_terms(data.x_test.to(self.device), k, generator=g)
         return {
             "test_neg_elbo": float(terms["neg_elbo"].mean()),
@@ -343,7 +338,7 @@ class VAE(LatentModel):
             raise UserError("gradient variance needs at least 2 estimates")
         x = data.x_test[:batch_size].to(self.device)
         g = torch.Generator(device=self.device).manual_seed(seed)
-        with self._evaluating():
+        with evaluating(self):
             pathwise, score = self.encoder_gradient_estimates(x, n_estimates, generator=g)
         var_pathwise = float(pathwise.double().var(dim=0).sum())  # tr Cov[ĝ_pathwise]
         var_score = float(score.double().var(dim=0).sum())  # tr Cov[ĝ_score]
@@ -352,18 +347,19 @@ class VAE(LatentModel):
                 "grad_var_estimates": n_estimates, "grad_var_batch": len(x)}
 
     # ---- use after training --------------------------------------------------------
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
         r"""The encoder mean μ(x), shape (n, latent_dim)."""
-        with self._evaluating():
-            return self.encode(x.to(self.device))[0]
+        return self.encode(x)[0]
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        r"""E[x|z = μ(x)]: the decoder's mean at the posterior mean."""
+        return self.mean_of(self.decode(self.encode(x)[0])).reshape(x.shape)
+
+    def _sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""z ∼ p(z) = N(0, I), then the decoder's mean E[x|z] (Bernoulli probabilities, Gaussian means)."""
         device = generator.device if generator is not None else self.device
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=device).to(self.device)
-        with self._evaluating():
-            return self.mean_of(self.decode(z)).reshape(n, *self.data_shape)
+        return self.mean_of(self.decode(z)).reshape(n, *self.data_shape)
 
     # ---- figures -------------------------------------------------------------------
     def figures(self, data, history: list[dict], figure_dir: Path) -> list[Path]:

@@ -30,7 +30,7 @@ def untrained(name, data, overrides, seed=0):
 def run(name, tmp_path, overrides, data="digits"):
     metrics = fit(name, data, tmp_path / name, overrides=overrides, progress=False)
     figures = sorted(p.name for p in (tmp_path / name / "figures").iterdir())
-    assert {"loss.png", "reconstructions.png", "code_histogram.png"} <= set(figures)
+    assert {"curves.png", "reconstructions.png", "code_histogram.png"} <= set(figures)
     assert json.loads((tmp_path / name / "metrics.json").read_text())["model"] == name
     return metrics
 

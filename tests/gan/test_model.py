@@ -27,7 +27,7 @@ def test_fit_ring8_improves_coverage_and_quality(tmp_path):
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["diagnosis"] == metrics["diagnosis"]
     figures = {p.name for p in (tmp_path / "run" / "figures").iterdir()}
-    assert {"samples_over_training.png", "losses.png", "grad_norms.png", "diagnosis.png"} <= figures
+    assert {"samples_over_training.png", "curves.png", "diagnosis.png"} <= figures
     # the loaded run samples from the averaged generator and reproduces the metric
     model, data, _ = load_run(tmp_path / "run")
     again = model.evaluate(data, history)

@@ -35,7 +35,7 @@ def test_short_fit_on_mnist1d_beats_raw_inputs_and_the_untrained_encoder(tmp_pat
     assert h_test.shape == (len(data2.x_test), model.config.latent_dim)
     assert knn_acc(model.embed(data2.x_train), data2.y_train, h_test, data2.y_test) == pytest.approx(metrics["knn_acc"])
     figures = {p.name for p in (tmp_path / "run" / "figures").iterdir()}
-    assert {"views.png", "loss.png", "representation_pca.png", "probes.png"} <= figures
+    assert {"views.png", "curves.png", "representation_pca.png", "probes.png"} <= figures
 
 
 def test_warmup_then_cosine_schedule():

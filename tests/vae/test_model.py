@@ -209,7 +209,7 @@ def test_fit_digits_improves_elbo_and_reports_metrics(tmp_path):
     assert history[-1]["test_neg_elbo"] < history[0]["test_neg_elbo"]
     names = {p.name for p in (tmp_path / "run" / "figures").iterdir()}
     assert {"samples.png", "reconstructions.png", "interpolation.png", "traversal.png", "latent.png",
-            "loss.png"} <= names
+            "curves.png"} <= names
 
     model, data, _ = load_run(tmp_path / "run")
     variance = model.gradient_variance(data, n_estimates=30)
