@@ -77,15 +77,18 @@ def test_ntxent_equals_lightly(n, d, temperature):
     lightly_loss = pytest.importorskip("lightly.loss")
     g = torch.Generator().manual_seed(1000 * n + d)
     out0, out1 = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
-    ours_in = [out0.clone().requires_grad_(), out1.clone().requires_grad_()]
-    theirs_in = [out0.clone().requires_grad_(), out1.clone().requires_grad_()]
-    ours = NTXentLoss(temperature=temperature)(*ours_in)
-    theirs = lightly_loss.NTXentLoss(temperature=temperature)(*theirs_in)
-    assert float(ours) == pytest.approx(float(theirs), rel=1e-5, abs=1e-6)
-    ours.backward()
-    theirs.backward()
-    for mine, other in zip(ours_in, theirs_in):
-        torch.testing.assert_close(mine.grad, other.grad, rtol=1e-4, atol=1e-6)
+    ours, theirs = NTXentLoss(temperature=temperature), lightly_loss.NTXentLoss(temperature=temperature)
+    # float32, as users call it: the same value
+    assert float(ours(out0, out1)) == pytest.approx(float(theirs(out0, out1)), rel=1e-5, abs=1e-6)
+    # float64: the same value and the same gradients, to rounding
+    ours_in = [out0.double().requires_grad_(), out1.double().requires_grad_()]
+    theirs_in = [out0.double().requires_grad_(), out1.double().requires_grad_()]
+    mine, other = ours(*ours_in), theirs(*theirs_in)
+    assert float(mine.detach()) == pytest.approx(float(other.detach()), rel=1e-12, abs=1e-12)
+    mine.backward()
+    other.backward()
+    for a, b in zip(ours_in, theirs_in):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------
