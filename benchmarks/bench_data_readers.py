@@ -2,8 +2,8 @@ r"""Reading the user's files: latentzoo's guarded readers against the usual ungu
 
 Run in the peer environment (torchvision)::
 
-    /work/peervenv/bin/python benchmarks/bench_data_readers.py
-    /work/peervenv/bin/python benchmarks/bench_data_readers.py --mnist-n 10000 --images 500
+    .peervenv/bin/python benchmarks/bench_data_readers.py
+    .peervenv/bin/python benchmarks/bench_data_readers.py --mnist-n 10000 --images 500
 
 What is compared (same synthetic files, written once to a temporary folder):
 

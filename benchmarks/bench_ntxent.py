@@ -3,8 +3,8 @@ and against the bare 2N×2N similarity product with its backward, side by side i
 
 Run in the peer environment (lightly needs torchvision)::
 
-    /work/peervenv/bin/python benchmarks/bench_ntxent.py                      # speed + memory
-    /work/peervenv/bin/python benchmarks/bench_ntxent.py --sizes 256 512 --memory-n 0
+    .peervenv/bin/python benchmarks/bench_ntxent.py                      # speed + memory
+    .peervenv/bin/python benchmarks/bench_ntxent.py --sizes 256 512 --memory-n 0
 
 Speed: the best of ``--repeats`` timed runs (after one warm-up) of each contender on the
 same z_i, z_j (N, D), τ = 0.5. "bare" is S = Z Zᵀ for Z (2N, D) and ``S.backward(G)`` with a

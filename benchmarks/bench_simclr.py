@@ -1,7 +1,7 @@
 r"""SimCLR with its default recipe on MNIST-1D and digits: probes on h against the raw inputs.
 
-    /work/venv/bin/python benchmarks/bench_simclr.py                     # both data sets
-    /work/venv/bin/python benchmarks/bench_simclr.py --data mnist1d --epochs 20
+    .venv/bin/python benchmarks/bench_simclr.py                     # both data sets
+    .venv/bin/python benchmarks/bench_simclr.py --data mnist1d --epochs 20
 
 Every run uses ``latentzoo.engine.fit`` with no labels in pre-training; the probes use the
 labels of the training split only, and are scored on the test split. Reference points for

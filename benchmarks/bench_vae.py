@@ -2,7 +2,7 @@ r"""Seed question 2 benchmark: latentzoo's VAE against pythae 0.1.2's VAE, side 
 
 Run in the peer environment (pythae needs torchvision, which latentzoo does not)::
 
-    /work/peervenv/bin/python benchmarks/bench_vae.py [--epochs 20] [--repeats 3] [--threads 1]
+    .peervenv/bin/python benchmarks/bench_vae.py [--epochs 20] [--repeats 3] [--threads 1]
 
 Both sides train the same network on ``digits`` (flattened to 64 features, the same
 train/test split): encoder 64 → 512 → ReLU → (μ, log σ²) ∈ R^8 × R^8, decoder
