@@ -220,6 +220,26 @@ def tour(quick, out_dir, force):
     click.echo(f"tour written to {index}")
 
 
+@cli.command()
+@click.argument("model")
+@click.option("--data", help="show the value the recipe picks for this dataset (default: the model's own)")
+def options(model, data):
+    """Every option of MODEL: type, range, default, the recipe's value for the data, description."""
+    from latentzoo.config import describe_options
+    from latentzoo.data import load_dataset
+    from latentzoo.engine import default_data
+    from latentzoo.registry import model_class
+
+    cls = model_class(model)
+    data = data if data is not None else default_data(cls)
+    rows = describe_options(cls, load_dataset(data, 0))
+    click.echo(f"options of {model} (recipe for {data}); set with --set key=value")
+    header = ("option", "type", "range", "default", "recipe", "description")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(row[:5], widths)) + "  " + row[5])
+
+
 @cli.command("list")
 def list_command():
     """The models and built-in datasets."""

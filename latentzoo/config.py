@@ -7,6 +7,7 @@ or an out-of-range value is a :class:`UserError` with one line naming the key.
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import yaml
@@ -96,3 +97,23 @@ def safe_yaml_load(text: str, what: str):
     except yaml.YAMLError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{what}: not valid YAML ({first[:120]})") from None
+
+
+def describe_options(model_cls, dataset) -> list[tuple[str, str, str, str, str, str]]:
+    """(name, type, range, default, recipe value for ``dataset``, description) of every option,
+    read from the model's configuration class (the one source of the options)."""
+    recipe = model_cls.recipe(dataset)
+    rows = []
+    for name, field in model_cls.Config.model_fields.items():
+        bounds = []
+        for m in field.metadata:
+            for attr, sign in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+                if getattr(m, attr, None) is not None:
+                    bounds.append(f"{sign} {getattr(m, attr)}")
+        choices = typing.get_args(field.annotation) if typing.get_origin(field.annotation) is typing.Literal else ()
+        kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
+        if choices:
+            kind, bounds = "str", [" | ".join(map(str, choices))]
+        rows.append((name, kind, ", ".join(bounds) or "-", repr(field.default),
+                     repr(recipe[name]) if name in recipe else "-", field.description or ""))
+    return rows
