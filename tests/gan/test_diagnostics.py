@@ -69,26 +69,30 @@ def test_mode_collapse_from_coverage_and_from_diversity():
 
 
 def _timed_gan_steps(data_delay: float, steps: int = 12) -> dict:
-    """Real GAN steps through the model's own timing hooks; ``data_delay`` mimics a slow input pipeline."""
+    """Real GAN steps through the engine, which times every phase; ``data_delay`` mimics a slow input pipeline."""
+    from unittest import mock
+
+    from latentzoo.data.batching import TensorBatches
     from latentzoo.data.builtin import ring8
-    from latentzoo.gan.model import GAN
+    from latentzoo.engine import train_model
 
     data = ring8(0)
+    data.x_train = data.x_train[:steps * 512]          # one epoch of ``steps`` steps
+    original = TensorBatches.batches
+
+    def slow_batches(self, start=0):
+        for item in original(self, start):
+            if data_delay:
+                time.sleep(data_delay)                    # fetching the batch
+            yield item
+
     # a step heavy enough (batch 512, width 256) that scheduler noise on a busy machine is small beside it
-    cfg = GAN.Config(**{**GAN.recipe(data), "hidden": 256, "batch_size": 512})
-    model = GAN(cfg, data)
-    opts, _ = model.configure_optimizers(steps)
-    for step in range(steps):
-        if data_delay:
-            time.sleep(data_delay)                                # fetching the batch
-        x = data.x_train[step * 512:(step + 1) * 512]
-        for phase in model.phases_for_step(step):
-            loss, _ = model(x, phase)
-            opts[phase].zero_grad()
-            loss.backward()
-            opts[phase].step()
-            model.after_optimizer_step(phase)
-    return dict(model._timing)
+    with mock.patch.object(TensorBatches, "batches", slow_batches):
+        model = train_model("gan", data, None, overrides={"hidden": 256, "batch_size": 512, "epochs": 1},
+                            progress=False)
+    record = model.history[-1]
+    return {"data": record["time_data"], "discriminator": record["time_discriminator"],
+            "generator": record["time_generator"], "samples": record["timed_samples"]}
 
 
 def test_slow_training_when_the_input_pipeline_dominates():
