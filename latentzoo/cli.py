@@ -109,8 +109,8 @@ def eval_command(run_dir, as_json, gradient_variance):
     from latentzoo.engine import load_run
 
     model, dataset, config = load_run(run_dir)
-    stored = _read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
-    history = _read_json(run_dir / "logs" / "history.json") if (run_dir / "logs" / "history.json").is_file() else []
+    stored = io.read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+    history = io.read_json(run_dir / "logs" / "history.json") if (run_dir / "logs" / "history.json").is_file() else []
     metrics = {k: stored[k] for k in ("model", "dataset", "epochs", "seed", "train_seconds", "samples_per_second")
                if k in stored}
     metrics.update(model.evaluate(dataset, history))
@@ -124,13 +124,6 @@ def eval_command(run_dir, as_json, gradient_variance):
         click.echo(json.dumps(metrics, default=float))
     else:
         _print_metrics(metrics)
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise UserError(f"{path}: unreadable JSON") from None
 
 
 @cli.command()

@@ -88,3 +88,15 @@ def save_figure(fig, path) -> Path:
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
     return Path(path)
+
+
+def read_json(path, limit: int = 1 << 24):
+    """A JSON file of a run directory (a regular file, not a link, at most ``limit`` bytes); one UserError line
+    when it cannot be read."""
+    from latentzoo.engine.state import read_regular_file
+    from latentzoo.errors import printable
+
+    try:
+        return json.loads(read_regular_file(Path(path), limit).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise UserError(f"{printable(str(path))}: unreadable JSON") from None

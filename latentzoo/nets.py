@@ -3,7 +3,7 @@
 * :class:`MLP` — for vectors, points and flattened inputs.
 * :class:`ConvEncoder` / :class:`ConvDecoder` — small DCGAN-style convolutions for images
   (any H, W divisible by 4, e.g. 8×8 digits or 32×32 photos).
-* :class:`Conv1dEncoder` — a 1-D CNN for signals such as MNIST-1D.
+* :class:`Conv1dNet` — 1-D CNNs for signals such as MNIST-1D.
 * :func:`encoder_for` / :func:`decoder_for` — the network that fits a data kind.
 """
 
@@ -83,30 +83,13 @@ class ConvDecoder(nn.Module):
         return self.net(self.project(z).view(-1, *self.start))
 
 
-class Conv1dEncoder(nn.Module):
-    """A 1-D CNN for signals (n, L) or (n, C, L): three convolutions, global pooling, linear."""
-
-    def __init__(self, in_channels: int, out_features: int, hidden: int = 64, act: str = "relu"):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(in_channels, hidden, 5, padding=2), nn.BatchNorm1d(hidden), activation(act),
-            nn.Conv1d(hidden, hidden, 5, padding=2, stride=2), nn.BatchNorm1d(hidden), activation(act),
-            nn.Conv1d(hidden, hidden, 3, padding=1, stride=2), nn.BatchNorm1d(hidden), activation(act),
-            nn.AdaptiveAvgPool1d(1), nn.Flatten(),
-            nn.Linear(hidden, out_features),
-        )
-
-    def forward(self, x):
-        return self.net(x.unsqueeze(1) if x.ndim == 2 else x)
-
-
 def encoder_for(kind: str, shape: tuple[int, ...], out_features: int, hidden: int, depth: int,
                 conv: bool = True) -> nn.Module:
     """The encoder that fits data of ``kind`` (convolutional for images and signals if ``conv``)."""
     if conv and kind == "image" and shape[1] % 4 == 0 and shape[2] % 4 == 0:
         return ConvEncoder(shape, out_features, hidden=min(hidden, 64))
     if conv and kind == "signal":
-        return Conv1dEncoder(1, out_features, hidden=min(hidden, 64))
+        return Conv1dNet(1, out_features, width=min(hidden, 64), stages=Conv1dNet.SMALL, project=True)
     return MLP(math.prod(shape), out_features, hidden, depth)
 
 
@@ -168,21 +151,42 @@ class ResNet18(nn.Module):
 
 
 class Conv1dNet(nn.Module):
-    """A 1-D CNN for signals (n, L) or (n, C, L): four convolutions with batch norm
-    (``width``, ``width`` stride 2, 2·``width``, 2·``width`` stride 2 channels), global
-    average pooling over positions (2·``width`` features), then a linear map to
-    ``out_features`` when that differs (None: return the pooled features)."""
+    """A 1-D CNN for signals (n, L) or (n, C, L): convolutions with batch norm, global average
+    pooling over positions, then a linear map to ``out_features``.
 
-    def __init__(self, in_channels: int, out_features: int | None, width: int = 64, act: str = "relu"):
+    ``stages`` are (channels as a multiple of ``width``, kernel, stride): :attr:`LARGE` (SimCLR's
+    encoder: width, width/2, 2·width, 2·width/2) or :attr:`SMALL` (the autoencoders' and VAE's
+    encoder: width, width/2, width/2). The linear map is left out when ``out_features`` is None,
+    or equals the pooled width and ``project`` is False."""
+
+    LARGE = ((1, 5, 1), (1, 5, 2), (2, 3, 1), (2, 3, 2))
+    SMALL = ((1, 5, 1), (1, 5, 2), (1, 3, 2))
+
+    def __init__(self, in_channels: int, out_features: int | None, width: int = 64, act: str = "relu",
+                 stages: tuple[tuple[int, int, int], ...] = LARGE, project: bool = False):
         super().__init__()
         layers, channels = [], in_channels
-        for out, kernel, stride in ((width, 5, 1), (width, 5, 2), (2 * width, 3, 1), (2 * width, 3, 2)):
+        for multiple, kernel, stride in stages:
+            out = multiple * width
             layers += [nn.Conv1d(channels, out, kernel, stride=stride, padding=kernel // 2),
                        nn.BatchNorm1d(out), activation(act)]
             channels = out
         self.features = channels
-        out = nn.Identity() if out_features in (None, channels) else nn.Linear(channels, out_features)
-        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), out)
+        keep = out_features is None or (out_features == channels and not project)
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                                 nn.Identity() if keep else nn.Linear(channels, out_features))
 
     def forward(self, x):
         return self.net(x.unsqueeze(1) if x.ndim == 2 else x)
+
+
+def backbone_for(kind: str, data_kind: str, shape: tuple[int, ...], latent_dim: int, hidden: int,
+                  depth: int) -> nn.Module:
+    r"""The base encoder f for ``kind`` (resnet18, cnn, mlp) with output h ∈ R^latent_dim."""
+    if kind == "resnet18":
+        return ResNet18(shape[0], latent_dim, width=hidden)
+    if kind == "cnn" and data_kind == "image":
+        return ConvEncoder(shape, latent_dim, hidden=hidden)
+    if kind == "cnn":
+        return Conv1dNet(1 if len(shape) == 1 else shape[0], latent_dim, width=hidden)
+    return MLP(math.prod(shape), latent_dim, hidden, depth)

@@ -19,6 +19,7 @@ from pydantic import Field
 from torch import nn
 
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, squared_error
+from latentzoo.autoencoders.sparse_coding import soft_threshold
 from latentzoo.spec import Metric
 
 
@@ -27,11 +28,6 @@ class SparseAEConfig(NetworkAEConfig):
     code_activation: Literal["relu", "shrink"] = Field(
         "relu", description="relu: h = max(a, 0); shrink: h = sign(a) max(|a| − θ, 0), θ learned")
     decoder: Literal["network", "linear"] = Field("linear", description="linear: x̂ = Wh + b, columns = atoms")
-
-
-def shrink(a: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-    r"""Soft threshold sign(a)·max(|a| − θ, 0): exact zeros wherever |a| ≤ θ."""
-    return torch.sign(a) * torch.relu(a.abs() - threshold)
 
 
 class ShrinkActivation(nn.Module):
@@ -46,7 +42,7 @@ class ShrinkActivation(nn.Module):
         return nn.functional.softplus(self.raw_threshold)
 
     def forward(self, a):
-        return shrink(a, self.threshold)
+        return soft_threshold(a, self.threshold)
 
 
 class SparseAutoencoder(NetworkAutoencoder):

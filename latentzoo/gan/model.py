@@ -42,12 +42,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from latentzoo.ema import update_average, warmup_decay
 from latentzoo.errors import UserError
 from latentzoo.gan import diagnostics, metrics
 from latentzoo.gan.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from latentzoo.gan.metrics import EVAL_SEED
-from latentzoo.model import LatentModel, ModelConfig
+from latentzoo.model import LatentModel, ModelConfig, adam
 from latentzoo.nets import MLP, ConvDecoder, ConvEncoder
+from latentzoo.schedules import LinearDecay
 from latentzoo.spec import Figure, Metric
 
 EVAL_SAMPLES = 2500          # PacGAN's sample count for the mixture metrics
@@ -141,7 +143,7 @@ class GAN(LatentModel):
     # ---- configuration -------------------------------------------------------------
     @classmethod
     def recipe(cls, data) -> dict:
-        """Default recipes, tuned once on ring8/grid25 and digits (see benchmarks/results/gan.md)."""
+        """Default recipes, tuned on ring8/grid25 and digits (figures in benchmarks/RESULTS.md, GAN section)."""
         if data.kind == "points":
             # 1,500 steps of batch 256 per mixture component, between 12,000 (ring8: 154 epochs of its
             # 20,000 points, about a minute on 2 cores) and 36,000 (grid25: about 2.5 minutes): with fewer,
@@ -167,8 +169,6 @@ class GAN(LatentModel):
         if config.batch_size < 2 * config.pack:
             raise UserError(f"pack={config.pack} needs batch_size >= {2 * config.pack} "
                             f"(got batch_size={config.batch_size})")
-        if config.lr_schedule not in ("constant", "linear"):
-            raise UserError(f"unknown lr_schedule {config.lr_schedule!r}")
 
     networks = ("generator", "discriminator")
 
@@ -295,15 +295,11 @@ class GAN(LatentModel):
     def configure_optimizers(self, total_steps: int):
         c = self.config
         betas = (c.beta1, c.beta2)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=c.lr_g or c.lr, betas=betas,
-                                 weight_decay=c.weight_decay)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d or c.lr, betas=betas,
-                                 weight_decay=c.weight_decay)
+        opt_g = adam(self.generator.parameters(), c.lr_g or c.lr, c.weight_decay, self.device, betas)
+        opt_d = adam(self.discriminator.parameters(), c.lr_d or c.lr, c.weight_decay, self.device, betas)
         schedulers = []
         if c.lr_schedule == "linear":
-            def decay(step):                                     # lr_t = lr · (1 − t / T)
-                return max(0.0, 1.0 - step / max(1, total_steps))
-            schedulers = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_d, opt_g)]
+            schedulers = [torch.optim.lr_scheduler.LambdaLR(o, LinearDecay(total_steps)) for o in (opt_d, opt_g)]
         return {"discriminator": opt_d, "generator": opt_g}, schedulers
 
     def phases_for_step(self, step: int) -> tuple[str, ...]:
@@ -319,14 +315,8 @@ class GAN(LatentModel):
             if self.generator_ema is not None:
                 self._update_ema()
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        t = int(self.ema_updates)
-        decay = min(self.config.ema, (1 + t) / (10 + t))         # warm-up: min(ema, (1+t)/(10+t))
-        ema_p = list(self.generator_ema.parameters())
-        torch._foreach_lerp_(ema_p, [p.detach() for p in self.generator.parameters()], 1 - decay)  # w̄ ← w̄ + (1−β)(w − w̄)
-        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            b_ema.copy_(b)
+        update_average(self.generator_ema, self.generator, warmup_decay(self.config.ema, int(self.ema_updates)))
         self.ema_updates += 1
 
     def on_epoch_end(self, epoch: int, data) -> dict:

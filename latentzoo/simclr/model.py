@@ -19,26 +19,25 @@ decay to 0 (one scheduler step per optimizer step).
 
 After training g is discarded: :meth:`SimCLR.embed` returns h. The evaluation fits probes
 on the frozen h of the training split and scores them on the test split
-(:mod:`latentzoo.simclr.probes`), beside the same probes on the raw inputs.
+(:mod:`latentzoo.probes`), beside the same probes on the raw inputs.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
 from latentzoo.errors import UserError
-from latentzoo.model import LatentModel, ModelConfig
-from latentzoo.nets import MLP, Conv1dNet, ConvEncoder, ResNet18
+from latentzoo.model import LatentModel, ModelConfig, adam, evaluating
+from latentzoo.nets import backbone_for
+from latentzoo.probes import few_label_probe_acc, knn_acc, knn_k, linear_probe_acc
+from latentzoo.schedules import WarmupCosine
 from latentzoo.simclr.augment import Augment
 from latentzoo.simclr.losses import nt_xent
-from latentzoo.simclr.probes import few_label_probe_acc, knn_acc, knn_k, linear_probe_acc
 from latentzoo.spec import Figure, Metric
 
 
@@ -104,7 +103,7 @@ class SimCLR(LatentModel):
     def setup(self, config: SimCLRConfig, data):
         c = config
         self.augment = Augment.for_data(data.kind, data.shape, crop_min=c.crop_min, flip=c.flip, noise=c.noise)
-        self.encoder = self.network("backbone", lambda: build_encoder(
+        self.encoder = self.network("backbone", lambda: backbone_for(
             self.encoder_kind(c, data.kind, data.shape), data.kind, data.shape, c.latent_dim, c.hidden, c.depth))
         width = c.proj_hidden or c.latent_dim
         self.head = nn.Sequential(                                  # z = W₂ ReLU(W₁ h)
@@ -174,7 +173,7 @@ class SimCLR(LatentModel):
         elif c.optimizer == "sgd":
             opt = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         else:
-            opt = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+            opt = adam(self.parameters(), c.lr, c.weight_decay, self.device)
         warmup = round(c.warmup_fraction * total_steps)
         return {"main": opt}, [torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(warmup, total_steps))]
 
@@ -186,22 +185,20 @@ class SimCLR(LatentModel):
     @torch.no_grad()
     def test_loss(self, x: torch.Tensor, seed: int = 0, batch_size: int = 512) -> float:
         r"""Mean NT-Xent on batches of held-out examples with fixed augmentations (eval mode)."""
-        was_training = self.training
-        self.eval()
         rng = torch.get_rng_state()
         torch.manual_seed(seed)
+        total, count = 0.0, 0
         try:
-            total, count = 0.0, 0
-            for s in range(0, len(x) - 1, batch_size):
-                xb = x[s:s + batch_size].to(self.device)
-                if len(xb) < 2:
-                    break
-                z = self.head(self.encoder(torch.cat([self.augment(xb), self.augment(xb)])))
-                total += float(nt_xent(z[:len(xb)], z[len(xb):], self.config.temperature)) * len(xb)
-                count += len(xb)
+            with evaluating(self):
+                for s in range(0, len(x) - 1, batch_size):
+                    xb = x[s:s + batch_size].to(self.device)
+                    if len(xb) < 2:
+                        break
+                    z = self.head(self.encoder(torch.cat([self.augment(xb), self.augment(xb)])))
+                    total += float(nt_xent(z[:len(xb)], z[len(xb):], self.config.temperature)) * len(xb)
+                    count += len(xb)
         finally:
             torch.set_rng_state(rng)
-            self.train(was_training)
         return total / max(count, 1)
 
     def evaluate(self, data, history: list[dict]) -> dict:
@@ -234,29 +231,3 @@ class SimCLR(LatentModel):
         from latentzoo.simclr.figures import simclr_figures
 
         return simclr_figures(self, data, history, Path(figure_dir))
-
-
-class WarmupCosine:
-    r"""Learning-rate factor at step s: s/W for s < W (linear warm-up), then
-    ½(1 + cos(π (s − W)/(S − W))) (cosine decay to 0 at the last step S)."""
-
-    def __init__(self, warmup: int, total: int):
-        self.warmup, self.total = warmup, max(total, 1)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup                          # reaches 1 at the end of warm-up
-        span = max(self.total - self.warmup, 1)
-        return 0.5 * (1 + math.cos(math.pi * min(step - self.warmup, span) / span))
-
-
-def build_encoder(kind: str, data_kind: str, shape: tuple[int, ...], latent_dim: int, hidden: int,
-                  depth: int) -> nn.Module:
-    r"""The base encoder f for ``kind`` (resnet18, cnn, mlp) with output h ∈ R^latent_dim."""
-    if kind == "resnet18":
-        return ResNet18(shape[0], latent_dim, width=hidden)
-    if kind == "cnn" and data_kind == "image":
-        return ConvEncoder(shape, latent_dim, hidden=hidden)
-    if kind == "cnn":
-        return Conv1dNet(1 if len(shape) == 1 else shape[0], latent_dim, width=hidden)
-    return MLP(int(np.prod(shape)), latent_dim, hidden, depth)

@@ -29,7 +29,7 @@ from pydantic import Field
 from torch import nn
 
 from latentzoo.errors import UserError
-from latentzoo.model import LatentModel, ModelConfig, evaluating
+from latentzoo.model import LatentModel, ModelConfig, adam, evaluating
 from latentzoo.nets import MLP, decoder_for, encoder_for
 from latentzoo.spec import Figure, Metric
 from latentzoo.vae.losses import (
@@ -190,9 +190,7 @@ class VAE(LatentModel):
         r"""Adam; its fused kernel where the device has one (one kernel for all parameters instead of
         a Python loop over them: about a fifth of a small VAE's step time on a CPU)."""
         c = self.config
-        fused = self.device.type in ("cpu", "cuda")
-        opt = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay, fused=fused)
-        return {"main": opt}, []
+        return {"main": adam(self.parameters(), c.lr, c.weight_decay, self.device)}, []
 
     def forward(self, x: torch.Tensor, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         r"""Training loss of a batch: mean over examples of −log p(x|z) + β KL, or of −L_K (``iwae_k`` > 1)."""

@@ -10,9 +10,10 @@ from latentzoo.data import load_dataset
 from latentzoo.engine import fit, load_run
 from latentzoo.errors import UserError
 from latentzoo.nets import ResNet18
+from latentzoo.probes import knn_acc, linear_probe_acc
+from latentzoo.schedules import WarmupCosine
 from latentzoo.simclr.losses import nt_xent
-from latentzoo.simclr.model import SimCLR, WarmupCosine
-from latentzoo.simclr.probes import knn_acc, linear_probe_acc
+from latentzoo.simclr.model import SimCLR
 
 
 def test_short_fit_on_mnist1d_beats_raw_inputs_and_the_untrained_encoder(tmp_path):
