@@ -160,6 +160,10 @@ class LatentModel(nn.Module):
         """Values to add to the epoch's history (cheap diagnostics); default none."""
         return {}
 
+    def converged(self, history: list[dict]) -> bool:
+        """True to stop training before ``epochs`` (checked after each epoch); default never."""
+        return False
+
     # ---- use after training --------------------------------------------------------
     @property
     def device(self) -> torch.device:

@@ -206,6 +206,8 @@ def train(run: Run, state: TrainState) -> TrainState:
                 end_step(run, state, x, stop, epoch, batch_index, tic)
                 loop_tic = time.perf_counter()
             end_epoch(run, state, epoch, tic)
+            if model.converged(state.history):           # e.g. the linear AE at PCA's optimum: stop early
+                break
     return state
 
 
@@ -217,7 +219,7 @@ def finish(run: Run, state: TrainState, seed: int, data_name: str) -> dict:
     model.eval()
     tic = time.perf_counter()
     metrics = {
-        "model": model.name, "dataset": data_name, "epochs": run.config.epochs, "seed": seed,
+        "model": model.name, "dataset": data_name, "epochs": state.epoch, "seed": seed,
         "train_seconds": round(state.train_seconds, 3),
         "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 1),
         **model.evaluate(run.dataset, state.history),
