@@ -90,6 +90,8 @@ class LatentModel(nn.Module):
         super().__init__()
         given = {}
         for key in self.networks:
+            if key in self.Config.model_fields and not isinstance(options.get(key), nn.Module):
+                continue  # also an option of that name (decoder="linear", encoder="sigmoid"): validated below
             module = options.pop(key, None)
             if module is not None:
                 if not isinstance(module, nn.Module):
