@@ -139,6 +139,10 @@ def _arrays(data, argument: str):
     if isinstance(data, tuple) and len(data) == 2:
         return _numpy(data[0], f"{argument}[0]"), _numpy(data[1], f"{argument}[1]")
     if isinstance(data, torch.utils.data.DataLoader):
+        inner = data.dataset
+        if isinstance(inner, torch.utils.data.Dataset) and hasattr(inner, "__len__") and not isinstance(
+                inner, torch.utils.data.IterableDataset):   # map-style: read in order, so `seed` alone splits
+            return _stack((inner[i] for i in range(len(inner))), argument, batched=False)
         return _stack(iter(data), argument, batched=True)
     if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__") and hasattr(data, "__getitem__"):
         return _stack((data[i] for i in range(len(data))), argument, batched=False)
