@@ -12,6 +12,12 @@ class WarmupCosine:
 
     def __init__(self, warmup: int, total: int):
         self.warmup, self.total = warmup, max(total, 1)
+        self.warmup_fraction = warmup / self.total
+
+    def retarget(self, total: int) -> None:
+        """End the schedule at step ``total`` instead (a time budget); the warm-up keeps its fraction."""
+        self.total = max(total, 1)
+        self.warmup = round(self.warmup_fraction * self.total)
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
@@ -24,6 +30,10 @@ class LinearDecay:
     r"""Learning-rate factor 1 − s/S at step s (linear decay to 0 at the last step S)."""
 
     def __init__(self, total: int):
+        self.total = max(1, total)
+
+    def retarget(self, total: int) -> None:
+        """End the decay at step ``total`` instead (a time budget)."""
         self.total = max(1, total)
 
     def __call__(self, step: int) -> float:

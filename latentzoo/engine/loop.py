@@ -56,6 +56,8 @@ class Run:
     bar: object = None
     check_grads: bool = True
     timer: dict = field(default_factory=dict)
+    budget: object = None             # a time budget (engine.budget.Budget), or None
+    budget_start_step: int = 0
 
     @property
     def prefix(self):
@@ -149,15 +151,30 @@ def end_step(run: Run, state: TrainState, x: torch.Tensor, stop, epoch: int, bat
         run.bar.update(1)
     if stop.signum is None:
         return
+    pause(run, state, epoch, batch_index, tic)
+    where = f"; continue with: latentzoo fit --resume --out {run.out_dir}" if run.out_dir else ""
+    raise Interrupted(f"interrupted at epoch {epoch + 1}, step {state.step}: checkpoint saved in "
+                      f"{run.out_dir / CHECKPOINT if run.out_dir else 'nothing (no run directory)'}{where}")
+
+
+def pause(run: Run, state: TrainState, epoch: int, batch_index: int, tic: float) -> None:
+    """A mid-epoch checkpoint (after batch ``batch_index``): time, running logs and position saved."""
     elapsed = time.perf_counter() - tic
     state.train_seconds += elapsed
     state.epoch_seconds += elapsed
     state.running = _floats(state.running)
     state.epoch, state.batch = epoch, batch_index + 1
     save(run, state)
-    where = f"; continue with: latentzoo fit --resume --out {run.out_dir}" if run.out_dir else ""
-    raise Interrupted(f"interrupted at epoch {epoch + 1}, step {state.step}: checkpoint saved in "
-                      f"{run.out_dir / CHECKPOINT if run.out_dir else 'nothing (no run directory)'}{where}")
+
+
+def budget_spent(run: Run, state: TrainState, epoch: int, batch_index: int, tic: float) -> bool:
+    """With a time budget: True (after a mid-epoch checkpoint) once it is spent."""
+    from latentzoo.engine.budget import over_budget
+
+    if run.budget is None or not over_budget(run, state, state.train_seconds + time.perf_counter() - tic):
+        return False
+    pause(run, state, epoch, batch_index, tic)
+    return True
 
 
 def end_epoch(run: Run, state: TrainState, epoch: int, tic: float) -> None:
@@ -204,6 +221,8 @@ def train(run: Run, state: TrainState) -> TrainState:
                     with timed(run, phase):
                         train_step(run, state, x, phase)
                 end_step(run, state, x, stop, epoch, batch_index, tic)
+                if budget_spent(run, state, epoch, batch_index, tic):
+                    return state                          # --max-time: stop here, evaluation follows
                 loop_tic = time.perf_counter()
             end_epoch(run, state, epoch, tic)
             if model.converged(state.history):           # e.g. the linear AE at PCA's optimum: stop early
@@ -225,6 +244,8 @@ def finish(run: Run, state: TrainState, seed: int, data_name: str) -> dict:
         **model.evaluate(run.dataset, state.history),
     }
     metrics["eval_seconds"] = round(time.perf_counter() - tic, 3)
+    if run.budget is not None:
+        metrics.update(max_time_seconds=run.budget.seconds, steps=state.step)
     model.metrics, model.history = metrics, state.history
     if run.out_dir is not None:
         save_weights(model, run.out_dir / "weights.safetensors")
