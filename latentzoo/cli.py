@@ -26,6 +26,8 @@ import click
 
 from latentzoo.errors import TrainingFailed, UserError
 
+MAX_PICTURED = 4096   # samples drawn into one .png grid
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="latentzoo")
@@ -38,10 +40,11 @@ def cli():
 @click.option("--data", help="built-in dataset name or a path (IDX folder, CIFAR folder, image folder, .npz/.npy)")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="run directory (default runs/MODEL-DATA)")
 @click.option("--epochs", type=click.IntRange(min=1), help="passes over the training split")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML file of options")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="set an option (repeatable)")
 @click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@click.option("--trust-run", "trust", is_flag=True, help="allow options of the run's config.yaml that name code to run")
 @click.option("--force", is_flag=True, help="replace an existing run in --out")
 @click.option("--devices", default="1", show_default=True, help="devices per node (an integer, or 'auto')")
 @click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True)
@@ -51,7 +54,7 @@ def cli():
 @click.option("--deterministic", is_flag=True, help="use deterministic algorithms (slower on GPU)")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per process (default: PyTorch's)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, force, devices, num_nodes, strategy,
+def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, trust, force, devices, num_nodes, strategy,
         accelerator, precision, deterministic, threads, quiet):
     """Train MODEL and write its run directory (see `latentzoo list` for models and datasets)."""
     from latentzoo.config import parse_overrides
@@ -70,7 +73,7 @@ def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, force, de
     metrics = run_fit(model, data, out_dir, overrides=parse_overrides(sets), config_file=config_file, seed=seed,
                       epochs=epochs, resume=resume, force=force, accelerator=accelerator, devices=devices,
                       num_nodes=num_nodes, strategy=strategy, precision=precision, progress=not quiet,
-                      deterministic=deterministic, threads=threads)
+                      deterministic=deterministic, threads=threads, trust=trust)
     if metrics:
         _print_metrics(metrics)
         click.echo(f"run written to {out_dir}")
@@ -103,12 +106,13 @@ def _print_metrics(metrics: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 @click.option("--gradient-variance", is_flag=True,
               help="VAE: variance of the reparameterised and score-function gradient estimators")
-def eval_command(run_dir, as_json, gradient_variance):
+@click.option("--trust-run", "trust", is_flag=True, help="allow options of the run's config.yaml that name code to run")
+def eval_command(run_dir, as_json, gradient_variance, trust):
     """Evaluate a trained run on its test split."""
     from latentzoo import io
     from latentzoo.engine import load_run
 
-    model, dataset, config = load_run(run_dir)
+    model, dataset, config = load_run(run_dir, trust=trust)
     stored = io.read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
     history = io.read_json(run_dir / "logs" / "history.json") if (run_dir / "logs" / "history.json").is_file() else []
     metrics = {k: stored[k] for k in ("model", "dataset", "epochs", "seed", "train_seconds", "samples_per_second")
@@ -130,8 +134,9 @@ def eval_command(run_dir, as_json, gradient_variance):
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-n", "count", type=click.IntRange(min=1, max=1_000_000), default=64, show_default=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True, help="FILE.npy or FILE.png")
-@click.option("--seed", type=int, default=0, show_default=True)
-def sample(run_dir, count, out_file, seed):
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
+@click.option("--trust-run", "trust", is_flag=True, help="allow options of the run's config.yaml that name code to run")
+def sample(run_dir, count, out_file, seed, trust):
     """Draw new examples from a generative model (vae, gan)."""
     import numpy as np
 
@@ -140,7 +145,10 @@ def sample(run_dir, count, out_file, seed):
 
     if out_file.suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {out_file}")
-    model, dataset, _ = load_run(run_dir)
+    if out_file.suffix == ".png" and count > MAX_PICTURED:
+        raise UserError(f"-n {count} is too many samples for one picture (at most {MAX_PICTURED:,}); "
+                        "write them to a .npy file instead")
+    model, dataset, _ = load_run(run_dir, trust=trust)
     x = model.sample(count, seed=seed)
     if out_file.suffix == ".npy":
         import io as _io
@@ -163,7 +171,8 @@ def sample(run_dir, count, out_file, seed):
 @click.option("--data", help="embed another dataset with the same example shape (default: the run's)")
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True, help="FILE.npy")
-def embed(run_dir, data, split, out_file):
+@click.option("--trust-run", "trust", is_flag=True, help="allow options of the run's config.yaml that name code to run")
+def embed(run_dir, data, split, out_file, trust):
     """Write the learned representation of each example (codes, VAE means, SimCLR's h)."""
     import io as _io
 
@@ -175,7 +184,7 @@ def embed(run_dir, data, split, out_file):
 
     if out_file.suffix != ".npy":
         raise UserError(f"--out must end in .npy, got {out_file}")
-    model, dataset, _ = load_run(run_dir)
+    model, dataset, _ = load_run(run_dir, trust=trust)
     if data is not None:
         dataset = load_dataset(data, 0)
         if dataset.shape != tuple(model.data_shape):

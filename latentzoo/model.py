@@ -41,7 +41,7 @@ class ModelConfig(BaseModel):
     range-checked, so that ``--set`` mistakes fail before training starts.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     epochs: int = Field(20, gt=0, description="passes over the training split")
     batch_size: int = Field(128, gt=0, description="examples per optimizer step (global, over all devices)")

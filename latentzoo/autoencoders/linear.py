@@ -108,6 +108,10 @@ class LinearAutoencoder(LatentModel):
 
     @classmethod
     def check(cls, config, data):
+        if config.latent_dim >= len(data.x_train):
+            raise UserError(
+                f"linear-ae needs latent_dim below the number of training examples ({len(data.x_train)}), got "
+                f"latent_dim={config.latent_dim}: PCA of n examples has at most n − 1 directions")
         if config.latent_dim >= data.dim:
             raise UserError(
                 f"linear-ae needs latent_dim < input dimension ({data.dim}), got latent_dim={config.latent_dim}; "

@@ -74,10 +74,20 @@ def read_saved_config(out_dir: Path) -> dict:
     return saved
 
 
-def saved_run(out_dir: Path, epochs: int | None = None, *, need_data: bool = True):
+# options whose value names code to import and run: accepted from the command line or Python, never
+# from a saved configuration (a run directory received from someone else must run nothing of theirs)
+CODE_OPTIONS = ("feature_extractor",)
+
+
+def saved_run(out_dir: Path, epochs: int | None = None, *, need_data: bool = True, trust: bool = False):
     """(model class, dataset or None, config, seed, data spec) from a run directory's ``config.yaml``."""
     saved = read_saved_config(out_dir)
     options = dict(saved["config"])
+    for key in CODE_OPTIONS:
+        if isinstance(options.get(key), str) and not trust:
+            raise UserError(f"{printable(str(out_dir / 'config.yaml'))} names code to run ({key}="
+                            f"{printable(options[key], 80)}); latentzoo runs no code named by a run directory. "
+                            "If you wrote this run yourself, repeat the command with --trust-run")
     if epochs is not None:
         options["epochs"] = epochs
     cls = model_class(saved["model"])
@@ -87,29 +97,28 @@ def saved_run(out_dir: Path, epochs: int | None = None, *, need_data: bool = Tru
         if not isinstance(data_spec, str) or data_spec == IN_MEMORY:
             raise UserError(f"{printable(str(out_dir))} was trained on data given in Python; pass that data again")
         dataset = load_dataset(data_spec, seed)
-    from latentzoo.data.info import DataInfo
-
     if dataset is not None:
         config = build_config(cls, dataset, options)
     else:  # a saved configuration is complete: no recipe is needed, only validation
-        config = build_config(cls, DataInfo.from_dict(saved["data_info"]), options, use_recipe=False)
+        config = build_config(cls, _info(saved, out_dir), options, use_recipe=False)
     return cls, dataset, config, seed, data_spec, saved
 
 
 def fit(model, data, out_dir, *, overrides: dict | None = None, config_file: str | None = None, seed: int = 0,
         epochs: int | None = None, resume: bool = False, force: bool = False, accelerator: str = "auto",
         devices: int | str = 1, num_nodes: int = 1, strategy: str = "auto", precision: str = "32-true",
-        progress: bool | object = True, deterministic: bool = False, threads: int | None = None) -> dict:
+        progress: bool | object = True, deterministic: bool = False, threads: int | None = None,
+        trust: bool = False) -> dict:
     """Train ``model`` on ``data``, write the run directory ``out_dir`` and return its metrics (the CLI's path)."""
     return train_model(model, data, out_dir, overrides=overrides, config_file=config_file, seed=seed, epochs=epochs,
                        resume=resume, force=force, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
                        strategy=strategy, precision=precision, progress=progress, deterministic=deterministic,
-                       threads=threads).metrics
+                       threads=threads, trust=trust).metrics
 
 
 def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=0, epochs=None, resume=False,
                 force=False, accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="32-true",
-                progress=True, deterministic=False, threads=None):
+                progress=True, deterministic=False, threads=None, trust=False):
     """Train and return the model (with ``.metrics``, ``.history`` and ``.config``); ``out_dir=None`` writes nothing.
 
     ``model`` is a registered name or a model object; ``data`` a built-in name, a path or a
@@ -121,12 +130,14 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
         raise UserError("resume needs a run directory (out=...)")
     if out_dir is not None and _is_launching_process():  # fail early, before data is loaded
         check_run_dir(out_dir, resume, force)
+    _check_precision(precision)
     fabric_options = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes,
                       "strategy": strategy, "precision": precision}
     if resume and (out_dir / "config.yaml").is_file():
         if overrides or config_file:
             raise UserError("--resume continues a run with its saved configuration; drop --set/--config")
-        cls, dataset, config, seed, data_spec, saved = saved_run(out_dir, epochs)
+        cls, dataset, config, seed, data_spec, saved = saved_run(out_dir, epochs, trust=trust)
+        _check_resume_epochs(out_dir, config.epochs)
         if isinstance(model, str) and model != cls.name:
             raise UserError(f"{printable(str(out_dir))} holds a {cls.name} run, not {model}; "
                             f"resume it with `latentzoo fit --resume --out {out_dir}`")
@@ -172,6 +183,26 @@ def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress):
         write_report([out_dir])
     fabric.barrier()
     return obj
+
+
+PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "transformer-engine")
+
+
+def _check_precision(precision) -> None:
+    """Refuse precisions the models cannot run in (float64: the data and every network are float32)."""
+    if str(precision) not in PRECISIONS:
+        raise UserError(f"--precision {printable(str(precision), 40)} is not supported; choose one of: "
+                        + ", ".join(PRECISIONS[:-1]))
+
+
+def _check_resume_epochs(out_dir: Path, epochs: int) -> None:
+    """A resumed run cannot end before the epochs it has already trained."""
+    path = out_dir / CHECKPOINT
+    if path.is_file():
+        done = int(load_checkpoint(path).get("epoch", 0))
+        if epochs < done:
+            raise UserError(f"{printable(str(out_dir))} has already trained {done} epochs; --epochs {epochs} "
+                            f"would end before that (give --epochs {done} or more, or omit it)")
 
 
 def _prepare_on_rank_zero(fabric, out_dir, resume, force) -> None:
@@ -239,17 +270,14 @@ def _set_threads(threads: int | None, fabric) -> None:
 
 
 def _loggers(out_dir: Path) -> list:
-    from lightning.fabric.loggers import CSVLogger
-
-    loggers = [CSVLogger(str(out_dir), name="logs", version="")]
+    """TensorBoard when it is installed (``logs/metrics.csv`` is written by the loop from the history, so
+    it stays whole across resumes)."""
     try:
         import tensorboard  # noqa: F401
         from lightning.fabric.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(str(out_dir), name="logs", version="tensorboard"))
     except ImportError:
-        pass
-    return loggers
+        return []
+    return [TensorBoardLogger(str(out_dir), name="logs", version="tensorboard")]
 
 
 def _progress(progress, is_zero: bool, total: int, done: int, name: str):
@@ -263,16 +291,16 @@ def _progress(progress, is_zero: bool, total: int, done: int, name: str):
     return progress
 
 
-def load_model(run_dir, device: str | torch.device = "cpu", **networks):
+def load_model(run_dir, device: str | torch.device = "cpu", trust: bool = False, **networks):
     """The trained model of a run directory, in eval mode, without reading its dataset.
 
     A model trained with user networks needs them again: pass the same modules (untrained
     instances of the same classes) as keyword arguments, e.g. ``load_model(d, encoder=Enc())``.
     """
     run_dir = Path(run_dir)
-    cls, dataset, config, _, _, saved = saved_run(run_dir, need_data=False)
+    cls, dataset, config, _, _, saved = saved_run(run_dir, need_data=False, trust=trust)
     model = cls(**networks)
-    model.build(config, dataset if dataset is not None else _info(saved))
+    model.build(config, dataset if dataset is not None else _info(saved, run_dir))
     load_weights(model, run_dir)
     metrics_path = run_dir / "metrics.json"
     if metrics_path.is_file():
@@ -283,16 +311,22 @@ def load_model(run_dir, device: str | torch.device = "cpu", **networks):
     return model.to(device).eval()
 
 
-def _info(saved: dict):
+def _info(saved: dict, out_dir: Path):
     from latentzoo.data.info import DataInfo
 
-    return DataInfo.from_dict(saved["data_info"])
+    try:
+        info = DataInfo.from_dict(saved["data_info"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UserError(f"{printable(str(out_dir / 'config.yaml'))}: its data_info is not valid") from None
+    if not info.shape or min(info.shape) < 1 or info.dim > 1 << 31:
+        raise UserError(f"{printable(str(out_dir / 'config.yaml'))}: its data_info is not valid")
+    return info
 
 
-def load_run(out_dir, device: str | torch.device = "cpu"):
+def load_run(out_dir, device: str | torch.device = "cpu", trust: bool = False):
     """(model in eval mode with its trained weights, dataset, config) of a run directory."""
     out_dir = Path(out_dir)
-    cls, dataset, config, _, _, _ = saved_run(out_dir)
+    cls, dataset, config, _, _, _ = saved_run(out_dir, trust=trust)
     model = cls(config, dataset)
     load_weights(model, out_dir)
     return model.to(device).eval(), dataset, config

@@ -189,8 +189,9 @@ def end_epoch(run: Run, state: TrainState, epoch: int, tic: float) -> None:
     run.model.train()
     state.history.append(record)
     state.epoch, state.batch, state.running, state.epoch_seconds = epoch + 1, 0, {}, 0.0
-    if run.out_dir is not None:
+    if run.out_dir is not None and run.fabric.is_global_zero:
         run.fabric.log_dict({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=state.step)
+        io.write_text(run.out_dir / "logs" / "metrics.csv", history_csv(state.history))
     if run.bar is not None:
         run.bar.set_postfix_str(f"epoch {epoch + 1}/{run.config.epochs} " + _postfix(record, state))
     save(run, state)
@@ -253,6 +254,20 @@ def finish(run: Run, state: TrainState, seed: int, data_name: str) -> dict:
         model.figures(run.dataset, state.history, run.out_dir / "figures")
         io.write_json(run.out_dir / "metrics.json", metrics)
     return metrics
+
+
+def history_csv(history: list[dict]) -> str:
+    """The per-epoch history as CSV text: one row per epoch, one column per key (blank where absent)."""
+    import csv
+    import io as _io
+
+    keys = list(dict.fromkeys(k for record in history for k, v in record.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
 
 
 class StopFlag:
