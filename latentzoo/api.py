@@ -29,7 +29,8 @@ __all__ = ["as_dataset", "fit", "load"]
 
 def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, seed: int = 0, devices=1,
         num_nodes: int = 1, strategy: str = "auto", accelerator: str = "auto", precision: str = "32-true",
-        progress: bool = True, resume: bool = False, force: bool = False, **options):
+        max_time=None, progress: bool = True, resume: bool = False, force: bool = False, threads: int | None = None,
+        **options):
     r"""Train ``model`` on ``data`` and return the trained model (an ``nn.Module``).
 
     Parameters
@@ -46,6 +47,11 @@ def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, see
         report); ``None`` trains without writing anything.
     epochs, seed, devices, num_nodes, strategy, accelerator, precision
         As on the command line; the last five go to Lightning Fabric.
+    max_time : str or float, optional
+        A training budget (``"90s"``, ``"15m"``, ``"2h"`` or minutes): the schedules are planned for it,
+        training stops when it is spent, and evaluation follows.
+    threads : int, optional
+        CPU threads of this process.
     **options
         The model's options, the keys of ``--set`` (``latent_dim=16``, ``lr=1e-3``, ...).
 
@@ -72,7 +78,7 @@ def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, see
         options = {}
     trained = train_model(model, dataset, out, overrides=options, seed=seed, epochs=epochs, resume=resume, force=force,
                           accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                          precision=precision, progress=progress)
+                          precision=precision, progress=progress, max_time=max_time, threads=threads)
     return trained.eval()
 
 

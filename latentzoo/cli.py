@@ -51,11 +51,13 @@ def cli():
 @click.option("--strategy", default="auto", show_default=True, help="Fabric strategy: auto, ddp, ddp_spawn, fsdp, ...")
 @click.option("--accelerator", default="auto", show_default=True, help="cpu, cuda, mps, gpu or auto")
 @click.option("--precision", default="32-true", show_default=True, help="32-true, bf16-mixed, 16-mixed, ...")
+@click.option("--max-time", "max_time", metavar="DURATION",
+              help="train for this long (90s, 15m, 2h or minutes); schedules are planned for it")
 @click.option("--deterministic", is_flag=True, help="use deterministic algorithms (slower on GPU)")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per process (default: PyTorch's)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, trust, force, devices, num_nodes, strategy,
-        accelerator, precision, deterministic, threads, quiet):
+        accelerator, precision, max_time, deterministic, threads, quiet):
     """Train MODEL and write its run directory (see `latentzoo list` for models and datasets)."""
     from latentzoo.config import parse_overrides
     from latentzoo.engine import default_data
@@ -73,7 +75,8 @@ def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, trust, fo
     metrics = run_fit(model, data, out_dir, overrides=parse_overrides(sets), config_file=config_file, seed=seed,
                       epochs=epochs, resume=resume, force=force, accelerator=accelerator, devices=devices,
                       num_nodes=num_nodes, strategy=strategy, precision=precision, progress=not quiet,
-                      deterministic=deterministic, threads=threads, trust=trust)
+                      deterministic=deterministic, threads=threads, trust=trust,
+                      max_time=max_time)
     if metrics:
         _print_metrics(metrics)
         click.echo(f"run written to {out_dir}")

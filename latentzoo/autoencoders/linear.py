@@ -30,6 +30,7 @@ from latentzoo import plots
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig, adam
 from latentzoo.nets import flatten
+from latentzoo.schedules import WarmupCosine
 from latentzoo.spec import Figure, Metric
 
 
@@ -104,7 +105,7 @@ class LinearAutoencoder(LatentModel):
         # otherwise keep the subspace wandering along directions with small eigen-gaps.
         c = self.config
         opt = adam(self.parameters(), c.lr, c.weight_decay, self.device)
-        return {"main": opt}, [torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, total_steps))]
+        return {"main": opt}, [torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(0, total_steps))]
 
     @classmethod
     def check(cls, config, data):

@@ -108,17 +108,17 @@ def fit(model, data, out_dir, *, overrides: dict | None = None, config_file: str
         epochs: int | None = None, resume: bool = False, force: bool = False, accelerator: str = "auto",
         devices: int | str = 1, num_nodes: int = 1, strategy: str = "auto", precision: str = "32-true",
         progress: bool | object = True, deterministic: bool = False, threads: int | None = None,
-        trust: bool = False) -> dict:
+        trust: bool = False, max_time=None) -> dict:
     """Train ``model`` on ``data``, write the run directory ``out_dir`` and return its metrics (the CLI's path)."""
     return train_model(model, data, out_dir, overrides=overrides, config_file=config_file, seed=seed, epochs=epochs,
                        resume=resume, force=force, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
                        strategy=strategy, precision=precision, progress=progress, deterministic=deterministic,
-                       threads=threads, trust=trust).metrics
+                       threads=threads, trust=trust, max_time=max_time).metrics
 
 
 def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=0, epochs=None, resume=False,
                 force=False, accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="32-true",
-                progress=True, deterministic=False, threads=None, trust=False):
+                progress=True, deterministic=False, threads=None, trust=False, max_time=None):
     """Train and return the model (with ``.metrics``, ``.history`` and ``.config``); ``out_dir=None`` writes nothing.
 
     ``model`` is a registered name or a model object; ``data`` a built-in name, a path or a
@@ -131,6 +131,11 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
     if out_dir is not None and _is_launching_process():  # fail early, before data is loaded
         check_run_dir(out_dir, resume, force)
     _check_precision(precision)
+    budget_seconds = None
+    if max_time is not None:
+        from latentzoo.engine.budget import parse_duration
+
+        budget_seconds = parse_duration(max_time)
     fabric_options = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes,
                       "strategy": strategy, "precision": precision}
     if resume and (out_dir / "config.yaml").is_file():
@@ -158,16 +163,23 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
                 clear_run(out_dir)
             _write_config(out_dir, obj, data_spec, seed, config, dataset, fabric_options)
         fabric.barrier()
-        return _run(fabric, obj, dataset, config, seed, out_dir, resume, progress)
+        return _run(fabric, obj, dataset, config, seed, out_dir, resume, progress,
+                    (budget_seconds, data_spec, fabric_options))
 
 
-def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress):
+def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(None, None, None)):
     torch.manual_seed(seed)  # same initial weights on every rank
     obj.build(config, dataset)
     run = set_up(fabric, obj, dataset, config, seed, out_dir)
     state = restore(run) if resume and out_dir is not None else TrainState()
     if state.step == 0 and state.epoch == 0:
         obj.on_train_start(dataset)
+    if budget[0] is not None:
+        from latentzoo.engine.budget import plan
+
+        run.budget, run.budget_start_step = plan(run, state, budget[0]), state.step
+        if out_dir is not None and fabric.is_global_zero:   # the planned epochs (a cap) are the run's epochs
+            _write_config(out_dir, obj, budget[1], seed, config, dataset, budget[2])
     run.bar = _progress(progress, fabric.is_global_zero, config.epochs * len(run.batches), state.step, obj.name)
     try:
         train(run, state)

@@ -100,12 +100,14 @@ def plan(run, state, seconds: float) -> Budget:
     budget.seconds_per_step = rate
     per_epoch = max(1, len(run.batches))
     budget.planned_steps = state.step + budget.remaining_steps(state.train_seconds, rate)
-    epochs = max(state.epoch + 1, math.ceil(budget.planned_steps / per_epoch))
+    # the epochs are a cap twice the plan: the budget, not the cap, ends a run on a machine faster than measured
+    epochs = max(state.epoch + 1, math.ceil(2 * budget.planned_steps / per_epoch) + 1)
     run.config.epochs = epochs
     stretch_schedules(run.schedulers, budget.planned_steps)
     if run.fabric.is_global_zero:
-        print(f"plan for {seconds / 60:.3g} min: about {budget.planned_steps:,} steps ({epochs} epochs of "
-              f"{per_epoch} steps) at {rate * 1000:.1f} ms/step measured on this machine", flush=True)
+        print(f"plan for {seconds / 60:.3g} min: about {budget.planned_steps:,} steps "
+              f"({budget.planned_steps / per_epoch:.3g} epochs of {per_epoch} steps) at {rate * 1000:.1f} ms/step "
+              "measured on this machine", flush=True)
     return budget
 
 

@@ -1,0 +1,48 @@
+"""--max-time: the run stops at the budget with a checkpoint and metrics, and its schedule ends there."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from latentzoo.engine import load_checkpoint, train_model
+from latentzoo.engine.budget import parse_duration
+from latentzoo.errors import UserError
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400), ("2", 120),
+                                           (1.5, 90), ("0.5m", 30)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-5m", "0s", "15 parsecs", True, float("inf")])
+def test_bad_durations_are_one_clear_error(text):
+    with pytest.raises(UserError, match="max_time"):
+        parse_duration(text)
+
+
+def test_budget_stops_on_time_with_a_checkpoint_and_a_finished_schedule(tmp_path, capsys):
+    budget = 8.0
+    model = train_model("linear-ae", "patches", tmp_path / "run", overrides={"batch_size": 64}, max_time=f"{budget}s",
+                        progress=False)
+    m = model.metrics
+    assert "plan for" in capsys.readouterr().out
+    assert abs(m["train_seconds"] - budget) <= 0.05 * budget, m["train_seconds"]
+    assert m["max_time_seconds"] == budget and m["steps"] > 0
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["test_recon_mse"] == m["test_recon_mse"]
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert ckpt["step"] == m["steps"]
+    # the cosine schedule was aimed at the budget: the learning rate at the end is near its final value 0
+    lr0 = model.config.lr
+    last_lr = ckpt["optimizers"]["main"]["param_groups"][0]["lr"]
+    assert last_lr < 0.1 * lr0, (last_lr, lr0)
+
+
+def test_without_a_budget_the_schedule_is_unchanged(tmp_path):
+    model = train_model("linear-ae", "digits", None, overrides={"epochs": 2}, progress=False)
+    assert "max_time_seconds" not in model.metrics
+    assert torch.isfinite(torch.tensor(model.metrics["test_recon_mse"]))
