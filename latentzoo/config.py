@@ -28,8 +28,8 @@ from pydantic import ValidationError
 
 from latentzoo.errors import UserError, printable, short_repr, shorten
 
-#: Longest YAML text read (a run's config.yaml is under 2 kB).
-MAX_YAML_CHARS = 1 << 20
+#: Longest YAML text read: a run's config.yaml is under 2 kB, and PyYAML parses 20–100 kB a second.
+MAX_YAML_CHARS = 1 << 16
 #: Deepest nesting of lists and mappings in a YAML document.
 MAX_YAML_DEPTH = 32
 
@@ -48,10 +48,10 @@ class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"YAML aliases (*{short_repr(event.anchor, 40)}) are not allowed "
+            raise _Refused(f"YAML aliases (*{shorten(event.anchor, 40)}) are not allowed "
                            f"{_where(event)}; write the value out")
         if getattr(event, "anchor", None) is not None:
-            raise _Refused(f"YAML anchors (&{short_repr(event.anchor, 40)}) are not allowed {_where(event)}")
+            raise _Refused(f"YAML anchors (&{shorten(event.anchor, 40)}) are not allowed {_where(event)}")
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
@@ -101,7 +101,8 @@ def _describe_yaml_error(error: yaml.YAMLError) -> str:
         mark = error.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         return shorten(error.problem, 100) + where
-    return shorten(str(error) or type(error).__name__, 160)
+    lines = str(error).strip().splitlines()
+    return shorten(lines[0] if lines else type(error).__name__, 160)
 
 
 def safe_yaml_load(text: str, what) -> object:
@@ -139,14 +140,20 @@ def read_yaml_file(path: str | Path, *, follow_symlinks: bool = True) -> object:
         reason = ("is a symbolic link; refused" if getattr(error, "errno", None) == errno.ELOOP
                   else f"cannot be read ({getattr(error, 'strerror', None) or error})")
         raise UserError(f"{printable(path)}: {reason}") from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UserError(f"{printable(path)}: is not a regular file; refused")
         if info.st_size > MAX_YAML_CHARS:
             raise UserError(f"{printable(path)}: is {info.st_size} bytes, more than the {MAX_YAML_CHARS} "
                             f"a configuration may have")
-        raw = file.read(MAX_YAML_CHARS + 1)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            raw = file.read(MAX_YAML_CHARS + 1)
+    except OSError as error:
+        raise UserError(f"{printable(path)}: cannot be read ({error.strerror or error})") from None
+    finally:
+        os.close(fd)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

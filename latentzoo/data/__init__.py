@@ -12,6 +12,7 @@ test, optional integer labels, and a ``kind`` that tells models which networks f
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +138,11 @@ def load_dataset(name_or_path: str, seed: int = 0) -> Dataset:
     from latentzoo.data.files import load_path
 
     known = ", ".join(BUILTIN)
-    if not str(name_or_path).strip():  # Path("") is the current folder: never load it by accident
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str):  # e.g. a list from a tampered config.yaml
+        raise UserError(f"the dataset must be a name or a path, got {type(name_or_path).__name__}")
+    if not name_or_path.strip():  # Path("") is the current folder: never load it by accident
         raise UserError(f"no dataset given: the name or path is empty (built-in datasets: {known})")
     if name_or_path in BUILTIN:
         return BUILTIN[name_or_path](seed)

@@ -10,12 +10,14 @@ import gzip
 import os
 import pickle
 import struct
+import warnings
 
 import numpy as np
 import pytest
+from hostile_data import HOSTILE_CASES
 
 from latentzoo.data import load_dataset
-from latentzoo.errors import UserError
+from latentzoo.errors import UserError, printable
 
 RNG = np.random.default_rng(0)
 
@@ -523,20 +525,36 @@ CASES = [
     npz_float_image_outside_unit_interval, npz_single_example, npz_truncated_zip,
     npz_member_claims_1e12_items, npy_truncated, npy_garbage,
     unknown_extension, folder_matching_no_format, empty_folder, missing_path,
+    *HOSTILE_CASES,  # issue 14: deep pickles, FIFOs, huge labels and shapes, sparse huge files, bombs, escapes
 ]
 
 
+@pytest.mark.timeout(20)  # a FIFO or a decompression bomb must not hang the reader
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
 def test_bad_input_gives_one_line_naming_the_file(tmp_path, write, case):
     target, offender, keyword = case(tmp_path, write)
-    with pytest.raises(UserError) as caught:
+    with warnings.catch_warnings(record=True) as warned, pytest.raises(UserError) as caught:
+        warnings.simplefilter("always")
         load_dataset(str(target), seed=0)
     message = str(caught.value)
     assert "\n" not in message and message.strip() == message
-    assert offender.name in message, f"{offender.name!r} not named in: {message}"
+    assert message.isprintable(), f"control characters reach the terminal: {message!r}"
+    assert len(message) < 600 + len(printable(target)), f"{len(message)}-character message"
+    assert printable(offender.name) in message, f"{offender.name!r} not named in: {message}"
     assert keyword.lower() in message.lower(), f"{keyword!r} not in: {message}"
     assert "Traceback" not in message
+    assert not warned, f"warnings before the error line: {[str(w.message) for w in warned]}"
 
 
 def test_the_table_is_large_enough():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 40 + len(HOSTILE_CASES) and len(HOSTILE_CASES) >= 20
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, ["digits"]])
+def test_an_empty_or_non_text_dataset_name_is_refused(tmp_path, monkeypatch, name):
+    # Path("") is the current folder: "--data ''" must not quietly load whatever lies there.
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "data.npz", x=np.ones((5, 3)))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">III", 4, 2, 2) + bytes(16))
+    with pytest.raises(UserError, match="empty|name or a path"):
+        load_dataset(name, seed=0)
