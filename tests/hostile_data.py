@@ -262,3 +262,13 @@ HOSTILE_CASES = [
     gz_inflates_1000_fold, npz_member_inflates_1000_fold,
     file_name_with_escape_sequences, cifar_keys_with_escape_sequences, cifar_huge_and_many_keys, path_too_long,
 ]
+
+
+def npz_member_with_a_long_hostile_name(tmp_path, write):
+    path = tmp_path / "names.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{ESCAPES}{'n' * 60_000}.npy", b"")
+    return path, path, "holds an array named"
+
+
+HOSTILE_CASES.append(npz_member_with_a_long_hostile_name)

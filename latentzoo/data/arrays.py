@@ -49,7 +49,7 @@ from latentzoo.data.file_checks import (
     read_at_most,
     read_into_buffer,
 )
-from latentzoo.errors import short_repr
+from latentzoo.errors import short_repr, shorten
 
 NPZ_KEYS = ("x", "y", "x_test", "y_test")
 _PLAIN_KINDS = "biuf"
@@ -130,7 +130,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             for info in infos:
                 key = info.filename.removesuffix(".npy")
                 if key not in NPZ_KEYS:
-                    raise bad(path, f"holds an array named '{key}'; expected only {', '.join(NPZ_KEYS)} "
+                    raise bad(path, f"holds an array named '{shorten(key, 60)}'; expected only {', '.join(NPZ_KEYS)} "
                                     f"(save with np.savez(file, x=..., y=...))")
                 if names.count(info.filename) > 1:
                     raise bad(path, f"holds two arrays named '{key}'")
