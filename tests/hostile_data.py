@@ -181,7 +181,7 @@ def cifar_batch_sparse_20_gib(tmp_path, write):
     folder = tmp_path / "cifar"
     folder.mkdir()
     f = _sparse(folder / "data_batch_1", b"\x80\x02", 20 * 2**30)
-    return folder, f, "reading it would need"
+    return folder, f, "is read whole"
 
 
 def gz_inflates_1000_fold(tmp_path, write):

@@ -183,7 +183,8 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         if size > max_bytes:
-            raise bad(path, f"is {gib(size)}; reading it would need more than {gib(max_bytes)} of memory")
+            raise bad(path, f"is {gib(size)}; a file of this kind is read whole, so it may have at most "
+                            f"{gib(max_bytes)} (a share of {memory_limit()[1]})")
         try:
             data = read_at_most(f, max_bytes + 1)
         except OSError as error:
