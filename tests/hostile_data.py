@@ -82,7 +82,12 @@ def cifar_uint64_label_max(tmp_path, write):
 
 def cifar_label_1e12(tmp_path, write):
     folder, f = _cifar(tmp_path, _batch(labels=[1, 10**12, 3]))
-    return folder, f, "below 65536"
+    return folder, f, "below 65536, found 1000000000000"
+
+
+def cifar_label_none(tmp_path, write):
+    folder, f = _cifar(tmp_path, _batch(labels=[1, None, 3]))
+    return folder, f, "found None"
 
 
 def npz_label_1e12(tmp_path, write):
@@ -256,7 +261,7 @@ def path_too_long(tmp_path, write):
 HOSTILE_CASES = [
     cifar_key_nested_5000_deep, cifar_list_in_a_cycle,
     cifar_fifo_batch, idx_fifo_images,
-    cifar_uint64_label_max, cifar_label_1e12, npz_label_1e12, npz_uint64_label_max, idx_label_1e9,
+    cifar_uint64_label_max, cifar_label_1e12, cifar_label_none, npz_label_1e12, npz_uint64_label_max, idx_label_1e9,
     idx_65_dimensions, npy_shape_with_true, npy_40_dimensions, npz_float64_beyond_float32,
     npy_float64_sparse_32_gib, idx_uint8_sparse_huge, idx_float64_images_sparse, cifar_batch_sparse_20_gib,
     gz_inflates_1000_fold, npz_member_inflates_1000_fold,

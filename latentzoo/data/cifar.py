@@ -70,10 +70,10 @@ def read_batch(path: Path, label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise bad(path, f"'data' must be uint8 of shape (n, 3072), got {data.dtype} {data.shape}")
     labels = batch[label_key]
     if isinstance(labels, list):
-        wrong = next((v for v in labels if not (type(v) is int and 0 <= v < MAX_CLASSES)), None)
-        if wrong is not None:
+        wrong = [v for v in labels if not (type(v) is int and 0 <= v < MAX_CLASSES)][:1]
+        if wrong:
             raise bad(path, f"'{label_key}' must be a list of non-negative integer class indices "
-                            f"below {MAX_CLASSES}, found {short_repr(wrong)}")
+                            f"below {MAX_CLASSES}, found {short_repr(wrong[0])}")
         labels = np.array(labels, dtype=np.int64) if labels else np.zeros(0, dtype=np.int64)
     else:
         labels = plain_array(labels, path, f"'{label_key}'")
