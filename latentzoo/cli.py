@@ -300,9 +300,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(e: BaseException) -> str:
-    from latentzoo.errors import printable
+    from latentzoo.errors import one_line, printable
 
-    return printable(" ".join(str(e).split()), limit=2000)
+    return printable(one_line(e), limit=2000)
 
 
 def entry() -> None:

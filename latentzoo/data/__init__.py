@@ -12,14 +12,19 @@ test, optional integer labels, and a ``kind`` that tells models which networks f
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from latentzoo.errors import UserError
+from latentzoo.errors import UserError, printable
 
 KINDS = ("vector", "image", "signal", "points")
+
+#: Labels are class indices 0 .. MAX_CLASSES − 1: metrics size tables and classifier heads by the
+#: largest label, so a label of 10¹² would ask for terabytes. ImageNet-21k has 21,841 classes.
+MAX_CLASSES = 65536
 
 
 @dataclass
@@ -51,24 +56,26 @@ class Dataset:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        name = printable(self.name)
         for split in ("x_train", "x_test"):
             x = getattr(self, split)
             if x.ndim < 2 or x.shape[0] == 0:
-                raise UserError(f"{self.name}: {split} is empty or has no feature axis")
+                raise UserError(f"{name}: {split} is empty or has no feature axis")
             # min and max carry any NaN or infinity, and cost far less than a full isfinite mask
             if not torch.isfinite(torch.stack(torch.aminmax(x))).all():
-                raise UserError(f"{self.name}: {split} contains NaN or infinite values")
+                raise UserError(f"{name}: {split} contains NaN or infinite values")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise UserError(
-                f"{self.name}: train examples have shape {tuple(self.x_train.shape[1:])} "
+                f"{name}: train examples have shape {tuple(self.x_train.shape[1:])} "
                 f"but test examples {tuple(self.x_test.shape[1:])}"
             )
         for xs, ys in (("x_train", "y_train"), ("x_test", "y_test")):
             y = getattr(self, ys)
-            if y is not None and y.shape[0] != getattr(self, xs).shape[0]:
-                raise UserError(
-                    f"{self.name}: {getattr(self, xs).shape[0]} examples but {y.shape[0]} labels in {ys[2:]}"
-                )
+            if y is None:
+                continue
+            if y.shape[0] != getattr(self, xs).shape[0]:
+                raise UserError(f"{name}: {getattr(self, xs).shape[0]} examples but {y.shape[0]} labels in {ys[2:]}")
+            _check_class_indices(name, y, ys[2:])
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -102,6 +109,17 @@ class Dataset:
         )
 
 
+def _check_class_indices(name: str, y: torch.Tensor, split: str) -> None:
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool or y.ndim != 1:
+        raise UserError(f"{name}: labels of {split} must be a 1-D tensor of integers, got {y.dtype} {tuple(y.shape)}")
+    if y.numel():
+        lo, hi = (int(v) for v in torch.aminmax(y))
+        if lo < 0:
+            raise UserError(f"{name}: labels must be non-negative class indices, found {lo} in {split}")
+        if hi >= MAX_CLASSES:
+            raise UserError(f"{name}: labels must be class indices below {MAX_CLASSES}, found {hi} in {split}")
+
+
 def split_train_test(x, y, seed: int, test_fraction: float = 0.2):
     """Deterministic random split (same seed, same split)."""
     n = x.shape[0]
@@ -119,12 +137,23 @@ def load_dataset(name_or_path: str, seed: int = 0) -> Dataset:
     from latentzoo.data.builtin import BUILTIN
     from latentzoo.data.files import load_path
 
+    known = ", ".join(BUILTIN)
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str):  # e.g. a list from a tampered config.yaml
+        raise UserError(f"the dataset must be a name or a path, got {type(name_or_path).__name__}")
+    if not name_or_path.strip():  # Path("") is the current folder: never load it by accident
+        raise UserError(f"no dataset given: the name or path is empty (built-in datasets: {known})")
     if name_or_path in BUILTIN:
         return BUILTIN[name_or_path](seed)
     path = Path(name_or_path)
-    if not path.exists():
-        known = ", ".join(BUILTIN)
-        raise UserError(f"no such dataset or path: {name_or_path} (built-in datasets: {known})")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise UserError(f"no such dataset or path: {name_or_path} (built-in datasets: {known})") from None
+    except (OSError, ValueError) as error:  # too long a name, a NUL byte, no permission, a loop
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UserError(f"{printable(name_or_path)}: cannot be read ({reason})") from None
     return load_path(path, seed)
 
 

@@ -17,14 +17,19 @@ integers. Object arrays (which only pickle can load) are refused, as are complex
 string, structured and date dtypes.
 
 Safety: each array's header is parsed with ``numpy.lib.format`` (header size capped by
-numpy at 10 000 bytes) and its claimed size, prod(shape) × itemsize, must equal the
+numpy at 10 000 bytes); its shape must be a tuple of at most 32 non-negative integers
+(``True`` is not a size) and its claimed size, prod(shape) × itemsize, must equal the
 bytes present — the file size for ``.npy``, the member's size for ``.npz``, whose
-members must be stored or deflated, with a declared size at most 1032 × the compressed
-size (the largest expansion deflate allows) — before anything that size is allocated.
+members must be stored or deflated, with a declared size within
+:func:`~latentzoo.data.file_checks.inflation_limit` of the compressed size — and fit in
+memory at its real element size plus its float32 copy, all before anything that size is
+allocated. Labels must be class indices below ``MAX_CLASSES``; float values must fit in
+float32.
 """
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -34,18 +39,23 @@ import torch
 
 from latentzoo.data import Dataset
 from latentzoo.data.file_checks import (
-    DEFLATE_MAX_RATIO,
+    allocation_problem,
     bad,
-    check_allocation,
+    class_indices,
     describe_exception,
-    file_size,
+    inflation_problem,
     make_dataset,
+    open_regular,
     read_at_most,
     read_into_buffer,
 )
+from latentzoo.errors import short_repr, shorten
 
 NPZ_KEYS = ("x", "y", "x_test", "y_test")
 _PLAIN_KINDS = "biuf"
+#: Most dimensions an array may have (NumPy's own limit is 64 in NumPy 2, 32 before).
+MAX_NDIM = 32
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _read_npy_stream(stream, total_size: int, size_is_real: bool) -> np.ndarray:
@@ -64,6 +74,10 @@ def _read_npy_stream(stream, total_size: int, size_is_real: bool) -> np.ndarray:
                        "(save numbers, e.g. x.astype(np.float32))")
     if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise _Refused(f"has dtype {dtype}; only bool, integer or float arrays are allowed")
+    # numpy's parser accepts any int subclass, so (True, 4) passes it; sizes must be plain ints.
+    if len(shape) > MAX_NDIM or not all(type(d) is int and d >= 0 for d in shape):
+        raise _Refused(f"has shape {short_repr(shape)} in its header; expected at most {MAX_NDIM} "
+                       f"non-negative integer sizes")
     count = 1
     for d in shape:
         count *= d
@@ -74,6 +88,11 @@ def _read_npy_stream(stream, total_size: int, size_is_real: bool) -> np.ndarray:
         problem = "truncated" if header + expected > total_size else "has extra bytes after the data"
         raise _Refused(f"{problem}: its header claims shape {shape} of {dtype} "
                        f"({header + expected} bytes) but it has {total_size} bytes")
+    # ... and what reading it needs: its own bytes, then a float32 copy unless it is float32 already.
+    converted = dtype != np.dtype(np.float32)
+    problem = allocation_problem(count, f"shape {shape} of {dtype}", dtype.itemsize, converted)
+    if problem:
+        raise _Refused(f"is too large: {problem}")
     if size_is_real:  # a raw file or a stored member: total_size is what the file really holds
         data = read_into_buffer(stream, expected)
         if stream.read(1):
@@ -91,10 +110,9 @@ class _Refused(ValueError):
 
 def read_npy(path: Path) -> np.ndarray:
     r"""One ``.npy`` file → array (see the module docstring for the checks)."""
-    size = file_size(path)
     try:
-        with open(path, "rb") as stream:
-            return _read_npy_stream(stream, size, size_is_real=True)
+        with open_regular(path) as stream:
+            return _read_npy_stream(stream, os.fstat(stream.fileno()).st_size, size_is_real=True)
     except _Refused as error:
         raise bad(path, str(error)) from None
     except (OSError, ValueError, EOFError) as error:
@@ -103,26 +121,31 @@ def read_npy(path: Path) -> np.ndarray:
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     r"""The arrays of a ``.npz`` file keyed by name, refusing unknown names and unsafe members."""
-    size = file_size(path)
     arrays: dict[str, np.ndarray] = {}
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive:
+            size = os.fstat(file.fileno()).st_size
             infos = archive.infolist()
             names = [info.filename for info in infos]
             for info in infos:
                 key = info.filename.removesuffix(".npy")
                 if key not in NPZ_KEYS:
-                    raise bad(path, f"holds an array named '{key}'; expected only {', '.join(NPZ_KEYS)} "
+                    raise bad(path, f"holds an array named '{shorten(key, 60)}'; expected only {', '.join(NPZ_KEYS)} "
                                     f"(save with np.savez(file, x=..., y=...))")
                 if names.count(info.filename) > 1:
                     raise bad(path, f"holds two arrays named '{key}'")
                 if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                     raise bad(path, f"array '{key}' uses zip compression method {info.compress_type}; "
                                     f"only stored or deflated arrays (np.savez, np.savez_compressed) are read")
-                if info.compress_size > size or (
-                        info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024):
-                    raise bad(path, f"array '{key}' claims {info.file_size} bytes, more than its "
-                                    f"{info.compress_size} compressed bytes can hold; the file is corrupt")
+                if info.compress_size > size:
+                    raise bad(path, f"array '{key}' claims {info.compress_size} compressed bytes in a "
+                                    f"{size}-byte file; the file is corrupt")
+                inflation = inflation_problem(info.file_size, info.compress_size)
+                if info.compress_type == zipfile.ZIP_DEFLATED and inflation:
+                    raise bad(path, f"array '{key}' {inflation}")
+                if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+                    raise bad(path, f"array '{key}' is stored uncompressed but claims {info.file_size} bytes "
+                                    f"in {info.compress_size}; the file is corrupt")
                 try:
                     with archive.open(info) as stream:
                         arrays[key] = _read_npy_stream(stream, info.file_size,
@@ -142,7 +165,11 @@ def _examples(path: Path, key: str, array: np.ndarray) -> tuple[torch.Tensor, st
         raise bad(path, f"array '{key}' must have shape (n, features...) with n > 0, got {array.shape}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise bad(path, f"array '{key}' contains NaN or infinite values")
-    check_allocation(path, array.size, f"array '{key}'")
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+        lo, hi = float(array.min()), float(array.max())
+        if max(-lo, hi) > _FLOAT32_MAX:
+            raise bad(path, f"array '{key}' has values {lo:g}..{hi:g}, beyond the float32 range "
+                            f"±{_FLOAT32_MAX:.1e} it is trained in")
     shape = array.shape
     if array.ndim == 2:
         kind = "points" if shape[1] == 2 else "vector"
@@ -175,9 +202,7 @@ def _labels(path: Path, key: str, array: np.ndarray, n: int, x_key: str) -> torc
         raise bad(path, f"labels '{key}' must be a 1-D integer array, got {array.dtype} of shape {array.shape}")
     if array.shape[0] != n:
         raise bad(path, f"labels '{key}' has {array.shape[0]} entries but '{x_key}' has {n} examples")
-    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
-        raise bad(path, f"labels '{key}' are too large to be class indices")
-    return torch.from_numpy(array.astype(np.int64))
+    return class_indices(path, array, f"labels '{key}'")
 
 
 def load_array_file(path: Path, seed: int) -> Dataset:

@@ -11,20 +11,36 @@ image in row-major order, so ``data.reshape(n, 3, 32, 32)`` is (n, C, H, W); val
 scaled x / 255 into [0, 1]. Files are unpickled with
 :func:`latentzoo.data.restricted_pickle.load_plain_pickle`: anything but plain data is
 refused, naming the global and the file. Without ``test_batch`` the training batches
-are split from the seed.
+are split from the seed. A batch must be a regular file (a FIFO named ``data_batch_1``
+is refused, never read) small enough that it, its unpickled copy and its float32 images
+fit in :func:`~latentzoo.data.file_checks.memory_limit`; labels must be class indices
+below ``MAX_CLASSES``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from latentzoo.data import Dataset
-from latentzoo.data.file_checks import bad, check_inside, make_dataset, read_bytes
+from latentzoo.data import MAX_CLASSES, Dataset
+from latentzoo.data.file_checks import (
+    bad,
+    check_inside,
+    class_indices,
+    make_dataset,
+    memory_limit,
+    read_bytes,
+)
 from latentzoo.data.restricted_pickle import load_plain_pickle, plain_array
+from latentzoo.errors import short_repr
+
+#: Bytes of memory a batch of n bytes may take while read: the file (n), the unpickled copy of
+#: its data (≤ n) and the float32 images (4 bytes per uint8 value, ≤ 4n).
+_MEMORY_PER_FILE_BYTE = 6
 
 _TRAIN_BATCH = re.compile(r"^data_batch_(\d+)$")
 
@@ -42,21 +58,22 @@ def cifar_layout(folder: Path) -> tuple[list[Path], Path | None, str] | None:
 
 def read_batch(path: Path, label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One CIFAR batch file → images (n, 3, 32, 32) in [0, 1] and int64 labels (n,)."""
-    batch = load_plain_pickle(read_bytes(path), path)
+    batch = load_plain_pickle(read_bytes(path, memory_limit()[0] // _MEMORY_PER_FILE_BYTE), path)
     if not isinstance(batch, dict):
         raise bad(path, f"expected a pickled dict, got {type(batch).__name__}")
     batch = {(k.decode("latin-1") if isinstance(k, bytes) else k): v for k, v in batch.items()}
     for key in ("data", label_key):
         if key not in batch:
-            found = ", ".join(sorted(str(k) for k in batch)) or "nothing"
-            raise bad(path, f"has no '{key}' entry (found: {found})")
+            raise bad(path, f"has no '{key}' entry (found: {_some_keys(batch)})")
     data = plain_array(batch["data"], path, "'data'")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] == 0:
         raise bad(path, f"'data' must be uint8 of shape (n, 3072), got {data.dtype} {data.shape}")
     labels = batch[label_key]
     if isinstance(labels, list):
-        if not all(type(v) is int and 0 <= v < 2**62 for v in labels):
-            raise bad(path, f"'{label_key}' must be a list of non-negative integer class indices")
+        wrong = [v for v in labels if not (type(v) is int and 0 <= v < MAX_CLASSES)][:1]
+        if wrong:
+            raise bad(path, f"'{label_key}' must be a list of non-negative integer class indices "
+                            f"below {MAX_CLASSES}, found {short_repr(wrong[0])}")
         labels = np.array(labels, dtype=np.int64) if labels else np.zeros(0, dtype=np.int64)
     else:
         labels = plain_array(labels, path, f"'{label_key}'")
@@ -64,11 +81,16 @@ def read_batch(path: Path, label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
             raise bad(path, f"'{label_key}' must be 1-D integers, got {labels.dtype} {labels.shape}")
     if labels.shape[0] != data.shape[0]:
         raise bad(path, f"has {data.shape[0]} images but {labels.shape[0]} labels")
-    if labels.size and labels.min() < 0:
-        raise bad(path, f"labels must be non-negative class indices, found {labels.min()}")
     # Row = 1024 R, 1024 G, 1024 B of a 32×32 image → (n, 3, 32, 32); x / 255 in [0, 1].
     images = torch.from_numpy(np.divide(data.reshape(-1, 3, 32, 32), np.float32(255), dtype=np.float32))
-    return images, torch.from_numpy(labels.astype(np.int64))
+    return images, class_indices(path, labels, f"'{label_key}'")
+
+
+def _some_keys(batch: dict, shown: int = 6) -> str:
+    r"""The first keys of a batch, each shortened: a file may hold millions of keys, or huge ones."""
+    keys = sorted(short_repr(k, 40) for k in itertools.islice(batch, 1000))
+    more = f", and {len(batch) - shown} more" if len(batch) > shown else ""
+    return (", ".join(keys[:shown]) + more) or "nothing"
 
 
 def load_cifar_folder(folder: Path, seed: int) -> Dataset:

@@ -7,37 +7,130 @@ rules they share live here:
   ``"<file>: <problem>"``, so the CLI can print it and exit 2;
 * a path inside a dataset folder must resolve (symbolic links followed) to a place
   inside that folder;
-* no reader allocates more than :data:`MAX_BYTES` for one array, and every size a
-  header claims is checked against the bytes really present before allocating.
+* a file is opened only when it is a regular file (:func:`open_regular`): a FIFO, a
+  device or a socket named like a data file is refused, never read (a FIFO would block);
+* no reader allocates more than :func:`memory_limit` bytes (:data:`MAX_BYTES`, or less on a
+  machine with less memory) for one array, counted at the element size really read, and
+  every size a header claims is checked against the bytes really present before allocating;
+* a compressed stream may inflate to at most :func:`inflation_limit` bytes, checked against
+  the size its header claims before decompressing;
+* labels are class indices 0 .. ``MAX_CLASSES`` − 1, checked in their own dtype;
+* NumPy and Pillow warnings are silenced inside the readers (:func:`quiet`): the reader
+  checks every value itself and reports one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import stat
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from latentzoo.data import Dataset, split_train_test
-from latentzoo.errors import UserError
+from latentzoo.data import MAX_CLASSES, Dataset, split_train_test
+from latentzoo.errors import UserError, one_line, printable
 
-#: Largest array (in bytes, as float32 once loaded) any reader will build: 16 GiB.
+#: Largest amount of memory (in bytes) a reader may allocate for one array: 16 GiB.
 MAX_BYTES = 16 * 2**30
 
-#: A deflate stream expands its input at most 1032-fold (RFC 1951: 258 bytes from ~2 bits),
-#: so n compressed bytes hold at most 1032·n + a small constant bytes of data.
-DEFLATE_MAX_RATIO = 1032
-
-
-def one_line(text: str) -> str:
-    r"""Collapse whitespace (newlines from third-party messages included) into single spaces."""
-    return " ".join(str(text).split())
+#: A compressed stream may inflate to at most MAX_INFLATION_RATIO × its size, or INFLATION_ALLOWANCE
+#: bytes when that is more (small, very compressible files stay readable). Deflate itself allows
+#: 1032-fold (RFC 1951: 258 bytes from ~2 bits); real data sets inflate 2–10-fold (MNIST: 4.8).
+MAX_INFLATION_RATIO = 100
+INFLATION_ALLOWANCE = 64 * 2**20
 
 
 def bad(path, problem: str) -> UserError:
-    r"""The error every reader raises: ``UserError("<path>: <problem>")`` on one line."""
-    return UserError(one_line(f"{path}: {problem}"))
+    r"""The error every reader raises: ``UserError("<path>: <problem>")`` on one printable line.
+
+    The path is escaped first (:func:`latentzoo.errors.printable`), so a newline or an
+    escape sequence in a file name is shown as ``\x0a``/``\x1b``, never collapsed or sent raw.
+    """
+    return UserError(f"{printable(path)}: {problem}")
+
+
+@contextlib.contextmanager
+def quiet():
+    r"""Silence Python warnings and NumPy floating-point reports inside a reader.
+
+    A reader checks every value itself and raises one :class:`UserError` line; a NumPy
+    ``RuntimeWarning`` (overflow in a cast) or a Pillow note printed first would make
+    stderr more than that line.
+    """
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def gib(n_bytes: int) -> str:
+    r"""``n_bytes`` as GiB with one decimal, e.g. ``"29.8 GiB"``."""
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def _machine_memory() -> int | None:
+    r"""Physical memory, or the cgroup (container) limit when lower; None when unknown."""
+    sizes = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        sizes.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    with contextlib.suppress(ValueError, OSError):
+        sizes.append(int(Path("/sys/fs/cgroup/memory.max").read_text().strip()))  # "max" → ValueError
+    return min(sizes) if sizes else None
+
+
+def memory_limit() -> tuple[int, str]:
+    r"""(bytes, its description): :data:`MAX_BYTES`, or the machine's memory when that is less."""
+    machine = _machine_memory()
+    if machine is not None and machine < MAX_BYTES:
+        return machine, f"this machine's {gib(machine)} of memory"
+    return MAX_BYTES, f"the {MAX_BYTES // 2**30} GiB limit"
+
+
+def inflation_limit(compressed_size: int) -> int:
+    r"""Most bytes a compressed stream of ``compressed_size`` bytes may inflate to (see the constants)."""
+    return max(INFLATION_ALLOWANCE, MAX_INFLATION_RATIO * compressed_size)
+
+
+def inflation_problem(claimed: int, compressed_size: int) -> str | None:
+    r"""Why ``claimed`` inflated bytes from ``compressed_size`` compressed ones are refused, or None."""
+    if claimed <= inflation_limit(compressed_size):
+        return None
+    return (f"claims {claimed} bytes once decompressed, more than its {compressed_size} compressed bytes may "
+            f"inflate to ({MAX_INFLATION_RATIO}-fold, or {INFLATION_ALLOWANCE // 2**20} MiB); refused as corrupt "
+            f"or a decompression bomb (save such data uncompressed)")
+
+
+def open_regular(path: Path):
+    r"""Open ``path`` for binary reading when it is a regular file; a one-line error otherwise.
+
+    Opened with ``O_NONBLOCK`` first, so that a FIFO (which would block until a writer
+    comes) or a device opens at once and is refused by ``fstat``, with no race between
+    the check and the read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
+        raise bad(path, f"cannot read ({describe_exception(error)})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise bad(path, f"is not a regular file (a {_file_kind(mode)}); refused")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"))
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def describe_exception(error: BaseException) -> str:
@@ -75,23 +168,30 @@ def visible_entries(folder: Path) -> list[os.DirEntry]:
 
 
 def file_size(path: Path) -> int:
-    r"""Size in bytes of a regular file; a clear error for anything else."""
+    r"""Size in bytes of a regular file; a clear error for anything else (FIFOs and devices included)."""
     try:
         st = path.stat()
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise bad(path, f"cannot read ({describe_exception(error)})") from None
-    if not path.is_file():
-        raise bad(path, "is not a regular file")
+    if not stat.S_ISREG(st.st_mode):
+        raise bad(path, f"is not a regular file (a {_file_kind(st.st_mode)}); refused")
     return st.st_size
 
 
-def read_bytes(path: Path) -> bytes:
-    r"""Whole content of a file, with OS errors turned into one-line user errors."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as error:
-        raise bad(path, f"cannot read ({describe_exception(error)})") from None
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    r"""Whole content of a regular file of at most ``max_bytes`` bytes, checked before reading."""
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise bad(path, f"is {gib(size)}; a file of this kind is read whole, so it may have at most "
+                            f"{gib(max_bytes)} (a share of {memory_limit()[1]})")
+        try:
+            data = read_at_most(f, max_bytes + 1)
+        except OSError as error:
+            raise bad(path, f"cannot read ({describe_exception(error)})") from None
+    if len(data) > max_bytes:  # the file grew while being read
+        raise bad(path, f"grew past {gib(max_bytes)} while being read")
+    return data
 
 
 def read_at_most(stream, n: int, chunk: int = 1 << 18) -> bytes:
@@ -119,9 +219,10 @@ def read_into_buffer(stream, n: int, chunk: int = 1 << 18):
     a uint8 numpy array (any buffer-protocol consumer, e.g. ``np.frombuffer``, can read it). Small
     reads copied into place beat one huge read (no second buffer of size n, fewer page faults).
     """
-    import numpy as np
-
-    buffer = np.empty(n, dtype=np.uint8)  # writable, and not zero-filled like bytearray(n)
+    try:
+        buffer = np.empty(n, dtype=np.uint8)  # writable, and not zero-filled like bytearray(n)
+    except MemoryError:
+        raise MemoryError(f"{gib(n)} for {n} bytes of data could not be allocated") from None
     view, got = memoryview(buffer), 0
     direct = isinstance(stream, (io.BufferedReader, io.FileIO))  # a plain file: the OS fills the buffer
     while got < n:
@@ -138,11 +239,41 @@ def read_into_buffer(stream, n: int, chunk: int = 1 << 18):
     return buffer if got == n else buffer[:got]
 
 
-def check_allocation(path, n_values: int, what: str = "data") -> None:
-    r"""Refuse an array of ``n_values`` float32 values larger than :data:`MAX_BYTES`."""
-    if n_values * 4 > MAX_BYTES:
-        raise bad(path, f"{what} would need {n_values * 4 / 2**30:.1f} GiB as float32, "
-                        f"more than the {MAX_BYTES // 2**30} GiB limit")
+def allocation_problem(n_values: int, what: str = "data", itemsize: int = 4, converted: bool = False) -> str | None:
+    r"""Why ``n_values`` values read at ``itemsize`` bytes (then copied to float32 when ``converted``)
+    do not fit in :func:`memory_limit`; None when they fit.
+
+    Counted at the element size really read — a float64 array holds 8 bytes a value
+    before its float32 copy holds 4 more — so the check precedes every allocation.
+    """
+    need = n_values * (itemsize + (4 if converted else 0))
+    limit, where = memory_limit()
+    if need <= limit:
+        return None
+    how = f"{itemsize}-byte values" + (" and their float32 copy" if converted else "")
+    return f"{what} would need {gib(need)} ({n_values} {how}), more than {where}"
+
+
+def check_allocation(path, n_values: int, what: str = "data", itemsize: int = 4, converted: bool = False) -> None:
+    r"""Raise :func:`bad` with :func:`allocation_problem`'s reason when the values do not fit."""
+    problem = allocation_problem(n_values, what, itemsize, converted)
+    if problem:
+        raise bad(path, problem)
+
+
+def class_indices(path, array: np.ndarray, what: str = "labels") -> torch.Tensor:
+    r"""Integer labels → int64 tensor; values must lie in 0 .. ``MAX_CLASSES`` − 1.
+
+    The range is checked in the array's own dtype, before the conversion, so a uint64
+    label of 2⁶⁴ − 1 is reported as such (not as −1 after wrapping to int64).
+    """
+    if array.size:
+        lo, hi = array.min(), array.max()
+        if lo < 0:
+            raise bad(path, f"{what} must be non-negative class indices, found {lo}")
+        if hi >= MAX_CLASSES:
+            raise bad(path, f"{what} must be class indices below {MAX_CLASSES}, found {hi}")
+    return torch.from_numpy(array.astype(np.int64))
 
 
 def make_dataset(path, kind: str, x_train, x_test=None, y_train=None, y_test=None,
@@ -164,9 +295,6 @@ def make_dataset(path, kind: str, x_train, x_test=None, y_train=None, y_test=Non
             raise bad(path, f"the {split} split has no examples")
     if (y_train is None) != (y_test is None):
         raise bad(path, "labels are given for only one of the train and test splits")
-    for y in (y_train, y_test):
-        if y is not None and y.numel() and int(y.min()) < 0:
-            raise bad(path, f"labels must be non-negative class indices, found {int(y.min())}")
     return Dataset(name, kind, x_train.float().contiguous(), x_test.float().contiguous(),
                    None if y_train is None else y_train.long(),
                    None if y_test is None else y_test.long())
@@ -174,6 +302,4 @@ def make_dataset(path, kind: str, x_train, x_test=None, y_train=None, y_test=Non
 
 def as_tensor(array) -> torch.Tensor:
     r"""A torch tensor owning a native-byte-order copy of a numpy array (read-only buffers too)."""
-    import numpy as np
-
     return torch.from_numpy(np.array(array, dtype=array.dtype.newbyteorder("="), copy=True))

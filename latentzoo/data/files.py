@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from latentzoo.data import Dataset
-from latentzoo.data.file_checks import bad
+from latentzoo.data.file_checks import bad, memory_limit, quiet
 
 ARRAY_SUFFIXES = (".npz", ".npy")
 FORMATS = ("a .npz or .npy file", "a folder of MNIST IDX files", "a CIFAR-10/100 python folder",
@@ -27,13 +27,27 @@ FORMATS = ("a .npz or .npy file", "a folder of MNIST IDX files", "a CIFAR-10/100
 
 
 def load_path(path: Path, seed: int) -> Dataset:
-    r"""Read the dataset at ``path`` (file or folder) in the format its names reveal."""
+    r"""Read the dataset at ``path`` (file or folder) in the format its names reveal.
+
+    Library warnings are silenced while reading (the readers report every problem as one
+    line), and running out of memory is a :class:`UserError` naming the size and the limit.
+    """
+    path = Path(path)
+    try:
+        with quiet():
+            return _dispatch(path, seed)
+    except MemoryError as error:
+        detail = f"{error}; " if str(error) else ""
+        raise bad(path, f"ran out of memory while loading it ({detail}readers stop at {memory_limit()[1]}); "
+                        f"use a smaller dataset or free memory") from None
+
+
+def _dispatch(path: Path, seed: int) -> Dataset:
     from latentzoo.data.arrays import load_array_file
     from latentzoo.data.cifar import cifar_layout, load_cifar_folder
     from latentzoo.data.idx import idx_files, load_idx_folder
     from latentzoo.data.image_folder import is_image_folder, load_image_folder
 
-    path = Path(path)
     if not path.exists():
         raise bad(path, "no such file or folder")
     if path.is_file():

@@ -9,12 +9,15 @@ then the values, big-endian:
     byte  3     ndim, the number of dimensions
     then        ndim × uint32 sizes, then prod(sizes) values.
 
-Images are uint8 of ndim 3, (n, H, W); labels integer of ndim 1, (n,). The size the
-header claims, prod(sizes) × itemsize bytes, is checked against the bytes really
-present before anything that size is allocated: exactly equal for a raw file, at
-most 1032 × the compressed size for a ``.gz`` file (the largest expansion deflate
-allows), and a gzip stream is decompressed in chunks, never more than the claimed
-size + 1 bytes, so a bomb or a lying header cannot exhaust memory.
+Images are uint8 of ndim 3, (n, H, W); labels integer of ndim 1, (n,), class indices
+below ``MAX_CLASSES``. The header is checked before any data is read: the dtype and
+number of dimensions a file must have (images or labels; at most 32 in any case), then
+the size it claims, prod(sizes) × itemsize bytes, against the bytes really present —
+exactly equal for a raw file, within
+:func:`~latentzoo.data.file_checks.inflation_limit` of the compressed size for a
+``.gz`` file — and against the memory limit at the real element size. A gzip stream is
+decompressed in chunks, never more than the claimed size + 1 bytes, so a bomb or a
+lying header cannot exhaust memory. Only regular files are opened (a FIFO is refused).
 
 A folder is recognised by its file names, ``<prefix>images<sep>idx3<sep>ubyte[.gz]`` and
 ``<prefix>labels<sep>idx1<sep>ubyte[.gz]`` (separators ``-``, ``_`` or ``.``): a prefix
@@ -25,6 +28,7 @@ split; a folder with a single images file (and its labels) is split from the see
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import zlib
 from pathlib import Path
@@ -34,20 +38,24 @@ import torch
 
 from latentzoo.data import Dataset
 from latentzoo.data.file_checks import (
-    DEFLATE_MAX_RATIO,
+    allocation_problem,
     bad,
-    check_allocation,
     check_inside,
+    class_indices,
     describe_exception,
-    file_size,
+    inflation_problem,
     make_dataset,
+    open_regular,
     read_at_most,
     read_into_buffer,
 )
+from latentzoo.errors import printable, short_repr
 
 #: IDX dtype code → big-endian numpy dtype.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 INTEGER_CODES = (0x08, 0x09, 0x0B, 0x0C)
+#: Most dimensions an IDX file may announce (the header allows 255; NumPy arrays stop at 64).
+MAX_NDIM = 32
 
 IDX_NAME = re.compile(r"^(?P<prefix>.*?)(?P<what>images|labels)[-_.]idx(?P<ndim>\d)[-_.]ubyte(?P<gz>\.gz)?$",
                       re.IGNORECASE)
@@ -67,27 +75,29 @@ def idx_files(folder: Path) -> dict[tuple[str, str], Path]:
     return found
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, role: str | None = None) -> np.ndarray:
     r"""Parse one IDX file (raw or ``.gz``) into a numpy array, refusing anything malformed.
 
     The header's claimed data size is checked against the file before allocating it
     (see the module docstring); a truncated or over-long file, a wrong magic number, an
-    unknown dtype code and a zero ndim are each refused with a one-line message.
+    unknown dtype code and a zero ndim are each refused with a one-line message. With
+    ``role`` ``"images"`` or ``"labels"`` the dtype and ndim that role needs are checked
+    from the header too, before the data is read.
     """
-    size = file_size(path)
     compressed = path.name.lower().endswith(".gz")
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:
+            size = os.fstat(raw.fileno()).st_size
             if not compressed:
-                return _parse(path, raw, size, compressed)
+                return _parse(path, raw, size, compressed, role)
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _parse(path, stream, size, compressed)
+                return _parse(path, stream, size, compressed, role)
     except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
         what = "corrupt gzip data" if compressed else "cannot read"
         raise bad(path, f"{what} ({describe_exception(error)})") from None
 
 
-def _parse(path: Path, stream, size: int, compressed: bool) -> np.ndarray:
+def _parse(path: Path, stream, size: int, compressed: bool, role: str | None) -> np.ndarray:
     magic = read_at_most(stream, 4)
     if len(magic) < 4:
         raise bad(path, f"truncated IDX header: {len(magic)} bytes, expected at least 4")
@@ -96,13 +106,14 @@ def _parse(path: Path, stream, size: int, compressed: bool) -> np.ndarray:
     code, ndim = magic[2], magic[3]
     if code not in IDX_DTYPES:
         raise bad(path, f"unknown IDX dtype code 0x{code:02x} (known: 08, 09, 0b, 0c, 0d, 0e)")
-    if ndim == 0:
-        raise bad(path, "IDX header says 0 dimensions")
+    if ndim == 0 or ndim > MAX_NDIM:
+        raise bad(path, f"IDX header says {ndim} dimensions; expected 1 to {MAX_NDIM}")
     raw_dims = read_at_most(stream, 4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise bad(path, f"truncated IDX header: {ndim} dimensions announced, file ends inside them")
     dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
     dtype = np.dtype(IDX_DTYPES[code])
+    _check_role(path, role, dtype, dims)
     n_values = 1
     for d in dims:
         n_values *= d
@@ -110,15 +121,17 @@ def _parse(path: Path, stream, size: int, compressed: bool) -> np.ndarray:
     header = 4 + 4 * ndim
     # Check the claim against the bytes present BEFORE allocating anything that size.
     if compressed:
-        bound = DEFLATE_MAX_RATIO * size + 1024
-        if expected > bound:
-            raise bad(path, f"IDX header claims {_plural(dims)} = {expected} bytes, more than a "
-                            f"{size}-byte gzip file can hold; the file is corrupt")
+        inflation = inflation_problem(header + expected, size)
+        if inflation:
+            raise bad(path, f"IDX header of {_plural(dims)} {inflation}")
     elif header + expected != size:
         problem = "truncated" if header + expected > size else "has extra bytes after the data"
         raise bad(path, f"{problem}: IDX header claims {_plural(dims)} ({header + expected} bytes) "
                         f"but the file has {size} bytes")
-    check_allocation(path, n_values)
+    # Read at its own element size, then copied to float32 (images) or int64 (labels, ≤ 8 bytes).
+    problem = allocation_problem(n_values, f"IDX data of {_plural(dims)}", dtype.itemsize, converted=True)
+    if problem:
+        raise bad(path, problem)
     if compressed:
         view = memoryview(read_at_most(stream, expected + 1))  # at most one byte beyond the claim
         data, extra = view[:expected], view[expected:]
@@ -136,26 +149,35 @@ def _plural(dims) -> str:
     return "×".join(str(d) for d in dims) + " values"
 
 
+def _some_names(names, shown: int = 4) -> str:
+    names = sorted(names)
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(short_repr(n, 60) for n in names[:shown]) + more
+
+
+def _check_role(path: Path, role: str | None, dtype: np.dtype, dims: tuple[int, ...]) -> None:
+    r"""Refuse, from the header alone, a dtype or shape that ``role`` ("images", "labels") cannot have."""
+    shape = "(" + ", ".join(map(str, dims)) + ")"
+    if role == "images" and (dtype != np.uint8 or len(dims) != 3):
+        raise bad(path, f"expected uint8 images of 3 dimensions (n, H, W), got {dtype.newbyteorder('=')} "
+                        f"of shape {shape}")
+    if role == "images" and 0 in dims:
+        raise bad(path, f"has no images (shape {shape})")
+    if role == "labels" and (len(dims) != 1 or dtype.kind not in "iu"):
+        raise bad(path, f"expected integer labels of 1 dimension, got {dtype.newbyteorder('=')} of shape {shape}")
+
+
 def _images(path: Path) -> torch.Tensor:
-    array = read_idx(path)
-    if array.dtype != np.uint8 or array.ndim != 3:
-        raise bad(path, f"expected uint8 images of 3 dimensions (n, H, W), got {array.dtype} "
-                        f"of shape {array.shape}")
-    if 0 in array.shape:
-        raise bad(path, f"has no images (shape {array.shape})")
+    array = read_idx(path, "images")
     # uint8 → float in [0, 1]: x / 255, shape (n, 1, H, W).
     return torch.from_numpy(np.divide(array, np.float32(255), dtype=np.float32)).unsqueeze(1)
 
 
 def _labels(path: Path, n_images: int, images_path: Path) -> torch.Tensor:
-    array = read_idx(path)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise bad(path, f"expected integer labels of 1 dimension, got {array.dtype} of shape {array.shape}")
+    array = read_idx(path, "labels")
     if array.shape[0] != n_images:
-        raise bad(path, f"has {array.shape[0]} labels but {images_path.name} has {n_images} images")
-    if array.size and array.min() < 0:
-        raise bad(path, f"labels must be non-negative class indices, found {array.min()}")
-    return torch.from_numpy(array.astype(np.int64))
+        raise bad(path, f"has {array.shape[0]} labels but {printable(images_path.name)} has {n_images} images")
+    return class_indices(path, array)
 
 
 def load_idx_folder(folder: Path, seed: int) -> Dataset:
@@ -174,7 +196,7 @@ def load_idx_folder(folder: Path, seed: int) -> Dataset:
         for prefix in images:
             split = "test" if ("t10k" in prefix or "test" in prefix) else "train" if "train" in prefix else None
             if split is None or split in splits:
-                names = ", ".join(sorted(p.name for p in images.values()))
+                names = _some_names(p.name for p in images.values())
                 raise bad(folder, f"cannot tell which IDX images file is train and which is test ({names})")
             splits[split] = prefix
         if set(splits) != {"train", "test"}:

@@ -25,6 +25,7 @@ before the next is opened.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from latentzoo.data.file_checks import (
     check_inside,
     describe_exception,
     make_dataset,
+    open_regular,
     visible_entries,
 )
 from latentzoo.errors import UserError
@@ -92,10 +94,13 @@ def _image_files(class_folder: Path, root: Path) -> list[Path]:
     return sorted(files)
 
 
+@contextlib.contextmanager
 def _open(path: Path):
+    r"""The image at ``path``, opened only when it is a regular file (FIFOs and devices are refused)."""
     from PIL import Image
 
-    return Image.open(path, formats=PILLOW_FORMATS)
+    with open_regular(path) as file, Image.open(file, formats=PILLOW_FORMATS) as image:
+        yield image
 
 
 def _probe(path: Path) -> tuple[tuple[int, int], str]:
@@ -107,6 +112,8 @@ def _probe(path: Path) -> tuple[tuple[int, int], str]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with _open(path) as image:
                 return image.size, image.mode
+    except UserError:
+        raise
     except Exception as error:  # noqa: BLE001 - a decoder failing on an untrusted file
         raise bad(path, f"cannot be read as an image ({describe_exception(error)})") from None
 

@@ -15,7 +15,12 @@ run code. :func:`load_plain_pickle` reads them with an unpickler that
   ``np.frombuffer`` after checking that the data length equals prod(shape) × itemsize;
 * scans the opcode stream first (with ``pickletools``' opcode table) so that every length
   field is backed by real bytes and every memo index is small — C pickle pre-allocates both, so
-  a 10-byte pickle could otherwise ask for gigabytes.
+  a 10-byte pickle could otherwise ask for gigabytes;
+* follows, in that scan, the stack the opcodes would build and how deeply each object would be
+  nested, and refuses containers nested more than :data:`MAX_NESTING` levels (or in a cycle)
+  before anything is built: hashing a dict key that is a tuple nested a few hundred thousand
+  levels deep overflows the C stack and kills the interpreter (SIGSEGV), and 5,000 levels
+  already raise ``RecursionError`` in ``repr``.
 
 Everything else a pickle can hold — dicts, lists, tuples, bytes, str, numbers, None,
 booleans — is built by the unpickler as usual.
@@ -208,6 +213,117 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise _Refuse("persistent ids are not allowed")
 
 
+#: Deepest nesting of containers (tuples, lists, dicts, sets, built objects) a pickle may build.
+#: A CIFAR batch nests 5 levels (dict → array state → dtype → its state tuple → a value).
+MAX_NESTING = 32
+
+_MARK = object()  # stands for a MARK on the simulated stack
+_MUTATORS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
+_MEMO_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+#: Opcodes that push one value holding no other (numbers, strings, None, booleans, a global).
+_LEAVES = frozenset({op.name for op in pickletools.opcodes if not op.stack_before and len(op.stack_after) == 1 and (
+    op.stack_after[0].name in ("int_or_bool", "int", "bytes_or_str", "bytes", "bytearray", "None", "bool", "str",
+                               "float") or op.name == "GLOBAL")})
+
+
+class _Node:
+    r"""One object the pickle would build: its nesting depth and the containers holding it."""
+
+    __slots__ = ("depth", "parents")
+
+    def __init__(self, depth: int):
+        self.depth, self.parents = depth, []
+
+
+_LEAF = _Node(1)  # shared by every leaf: it never holds anything, so its parents are not recorded
+
+
+class _Nesting:
+    r"""The unpickler's stack and memo, simulated with :class:`_Node`\ s instead of objects.
+
+    An object built from others (a tuple, a list, a reduced call) is one level deeper than
+    the deepest of them; adding to a container later (APPEND, SETITEM, BUILD, ...) deepens it
+    and, through the recorded parents, every container already holding it — so an object
+    reached through the memo cannot hide its depth, and a cycle deepens without end and is
+    refused. Each depth only grows and is bounded, so the work stays linear in the pickle.
+    """
+
+    def __init__(self):
+        self.stack: list = []
+        self.memo: dict = {}
+
+    def step(self, name: str, opcode, arg) -> None:
+        stack = self.stack
+        if name == "MARK":
+            stack.append(_MARK)
+        elif name == "POP" and stack and stack[-1] is _MARK:
+            stack.pop()  # C pickle: POP right after a MARK drops the mark
+        elif name in _MEMO_PUTS:
+            self.memo[len(self.memo) if name == "MEMOIZE" else arg] = self._top()
+        elif name in _MEMO_GETS:
+            if arg not in self.memo:
+                raise _Malformed(f"memo index {arg} read before it is written")
+            stack.append(self.memo[arg])
+        elif name == "DUP":
+            stack.append(self._top())
+        else:
+            popped = self._pop(opcode.stack_before)
+            if name in _MUTATORS:
+                target = popped[0] if popped[0] is not _LEAF else _Node(1)
+                for item in popped[1:]:
+                    if item is not _LEAF:
+                        item.parents.append(target)
+                    self._deepen(target, item.depth + 1)
+                stack.append(target)
+            elif opcode.stack_after:
+                node = _Node(_checked(1 + max((item.depth for item in popped), default=0)))
+                for item in popped:
+                    if item is not _LEAF:
+                        item.parents.append(node)
+                stack.append(node)
+
+    def _top(self) -> _Node:
+        if not self.stack or self.stack[-1] is _MARK:
+            raise _Malformed("pickle stack underflow")
+        return self.stack[-1]
+
+    def _pop(self, before) -> list:
+        r"""Pop what an opcode with ``stack_before`` takes: up to and including a MARK when it names one."""
+        stack, above = self.stack, []
+        if pickletools.markobject in before:
+            while stack and stack[-1] is not _MARK:
+                above.append(stack.pop())
+            if not stack:
+                raise _Malformed("an opcode needs a MARK that is not there")
+            stack.pop()
+            above.reverse()
+            count = before.index(pickletools.markobject)
+        else:
+            count = len(before)
+        below = []
+        for _ in range(count):
+            below.append(self._top())
+            stack.pop()
+        return below[::-1] + above
+
+    @staticmethod
+    def _deepen(node: _Node, depth: int) -> None:
+        r"""Raise ``node`` to at least ``depth`` and every container holding it one level more."""
+        work = [(node, depth)]
+        while work:
+            node, depth = work.pop()
+            if depth > node.depth:
+                node.depth = _checked(depth)
+                work.extend((parent, depth + 1) for parent in node.parents)
+
+
+def _checked(depth: int) -> int:
+    if depth > MAX_NESTING:
+        raise _Refuse(f"containers nested more than {MAX_NESTING} levels deep (or in a cycle)")
+    return depth
+
+
 # Arguments that are a length prefix then that many bytes: (prefix width, signed).
 _COUNTED = {
     pickletools.TAKEN_FROM_ARGUMENT1: (1, False),
@@ -224,10 +340,11 @@ def _scan(data: bytes) -> None:
     checked — its length must not reach past the end of the data — and skipped, not read.
     C pickle allocates such a length before reading it, and sizes its memo table from the
     largest PUT index, so both are bounded here first: memo indices must be at most the
-    number of opcodes seen so far (real pickles number them 0, 1, 2, ...).
+    number of opcodes seen so far (real pickles number them 0, 1, 2, ...). The stack is
+    simulated by :class:`_Nesting`, which refuses nesting deeper than :data:`MAX_NESTING`.
     """
     stream, size = io.BytesIO(data), len(data)
-    n_ops = 0
+    n_ops, nesting = 0, _Nesting()
     while True:
         code = stream.read(1)
         if not code:
@@ -252,6 +369,10 @@ def _scan(data: bytes) -> None:
             raise _Malformed(f"memo index {arg} out of range")
         if opcode.name == "FRAME" and arg > size:
             raise _Malformed(f"frame of {arg} bytes in a {size}-byte file")
+        if opcode.name in _LEAVES:  # the common case, kept out of a method call
+            nesting.stack.append(_LEAF)
+        else:
+            nesting.step(opcode.name, opcode, arg)
         if opcode.name == "STOP":
             return
 

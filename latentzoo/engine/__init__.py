@@ -44,8 +44,12 @@ def resolve_run(model, data, *, overrides, config_file, seed, epochs):
         raise UserError(f"this {cls.__name__} is already trained; make a new one to train again")
     if data is None or isinstance(data, str):
         data_spec = data if data is not None else default_data(cls)
-        if data_spec and not _is_builtin(data_spec) and Path(data_spec).exists():
-            data_spec = str(Path(data_spec).resolve())
+        if data_spec.strip() and not _is_builtin(data_spec):
+            try:
+                if Path(data_spec).exists():
+                    data_spec = str(Path(data_spec).resolve())
+            except (OSError, ValueError):
+                pass  # load_dataset reports it as one line
         dataset = load_dataset(data_spec, seed)
     else:
         dataset, data_spec = data, IN_MEMORY
@@ -58,16 +62,12 @@ def resolve_run(model, data, *, overrides, config_file, seed, epochs):
 
 def read_saved_config(out_dir: Path) -> dict:
     """The parsed ``config.yaml`` of a run directory (model, data, seed, config, data_info, fabric)."""
-    from latentzoo.config import safe_yaml_load
-    from latentzoo.engine.state import read_regular_file
+    from latentzoo.config import read_yaml_file
 
     path = out_dir / "config.yaml"
     if not path.is_file():
         raise UserError(f"{printable(str(out_dir))} is not a latentzoo run directory (no config.yaml)")
-    try:
-        saved = safe_yaml_load(read_regular_file(path, 1 << 24).decode("utf-8"), str(path))
-    except UnicodeDecodeError:
-        raise UserError(f"{printable(str(path))}: not a latentzoo run configuration") from None
+    saved = read_yaml_file(path, follow_symlinks=False)
     if not (isinstance(saved, dict) and isinstance(saved.get("model"), str) and isinstance(saved.get("config"), dict)
             and isinstance(saved.get("seed"), int) and not isinstance(saved.get("seed"), bool)):
         raise UserError(f"{printable(str(path))}: not a latentzoo run configuration")

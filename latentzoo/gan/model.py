@@ -166,6 +166,9 @@ class GAN(LatentModel):
         if config.loss == "wasserstein" and config.gp == 0 and not config.spectral_norm:
             raise UserError("loss=wasserstein needs a Lipschitz constraint on D: add --set gp=10 or "
                             "--set spectral_norm=true")
+        if len(data.x_test) <= 3:
+            raise UserError(f"{data.name}: the GAN's precision/recall (k = 3 nearest neighbours) needs more than 3 "
+                            f"test examples, got {len(data.x_test)}")
         if config.batch_size < 2 * config.pack:
             raise UserError(f"pack={config.pack} needs batch_size >= {2 * config.pack} "
                             f"(got batch_size={config.batch_size})")

@@ -10,12 +10,15 @@ import gzip
 import os
 import pickle
 import struct
+import warnings
 
 import numpy as np
 import pytest
+from array_cases import ARRAY_CASES
+from hostile_data import HOSTILE_CASES
 
 from latentzoo.data import load_dataset
-from latentzoo.errors import UserError
+from latentzoo.errors import UserError, printable
 
 RNG = np.random.default_rng(0)
 
@@ -324,160 +327,6 @@ def images_test_class_not_in_train(tmp_path, write):
     return folder, folder / "test" / "c", "no train folder"
 
 
-# ------------------------------------------------------------------ .npz / .npy
-
-def npz(tmp_path, compressed=False, **arrays):
-    path = tmp_path / "data.npz"
-    (np.savez_compressed if compressed else np.savez)(path, **arrays)
-    return path
-
-
-def npz_without_x(tmp_path, write):
-    p = npz(tmp_path, x_test=np.zeros((3, 2)))
-    return p, p, "no array named 'x'"
-
-
-def npz_positional_arrays(tmp_path, write):
-    path = tmp_path / "pos.npz"
-    np.savez(path, np.zeros((3, 2)))
-    return path, path, "arr_0"
-
-
-def npz_object_array(tmp_path, write):
-    path = tmp_path / "obj.npz"
-    np.savez(path, x=np.array([[1, None], [2, None]], dtype=object))  # np.savez pickles object arrays
-    return path, path, "object array"
-
-
-def npy_object_array(tmp_path, write):
-    path = tmp_path / "obj.npy"
-    np.save(path, np.array([[1, {}], [2, {}]], dtype=object), allow_pickle=True)
-    return path, path, "object array"
-
-
-def npz_complex(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((4, 3), dtype=np.complex64))
-    return p, p, "complex64"
-
-
-def npz_strings(tmp_path, write):
-    p = npz(tmp_path, x=np.array([["a", "b"], ["c", "d"]]))
-    return p, p, "<U1"
-
-
-def npz_datetimes(tmp_path, write):
-    p = npz(tmp_path, x=np.zeros((3, 2), dtype="datetime64[s]"))
-    return p, p, "datetime64"
-
-
-def npz_nan(tmp_path, write):
-    x = np.ones((5, 3))
-    x[2, 1] = np.nan
-    p = npz(tmp_path, x=x)
-    return p, p, "NaN"
-
-
-def npz_inf_in_test(tmp_path, write):
-    xt = np.ones((2, 3), dtype=np.float32)
-    xt[0, 0] = -np.inf
-    p = npz(tmp_path, x=np.ones((5, 3)), x_test=xt)
-    return p, p, "infinite"
-
-
-def npz_labels_wrong_length(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), y=np.arange(4))
-    return p, p, "4 entries"
-
-
-def npz_float_labels(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), y=np.arange(5.0))
-    return p, p, "integer"
-
-
-def npz_bool_labels(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), y=np.ones(5, dtype=bool))
-    return p, p, "integer"
-
-
-def npz_negative_labels(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), y=np.array([0, 1, -1, 0, 1]))
-    return p, p, "non-negative"
-
-
-def npz_y_test_without_x_test(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), y=np.arange(5), y_test=np.arange(2))
-    return p, p, "no 'x_test'"
-
-
-def npz_labels_for_one_split(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), y=np.arange(5), x_test=np.ones((2, 3)))
-    return p, p, "only one split"
-
-
-def npz_test_shape_differs(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((5, 3)), x_test=np.ones((2, 4)))
-    return p, p, "'x_test'"
-
-
-def npz_one_dimensional_x(tmp_path, write):
-    p = npz(tmp_path, x=np.ones(5))
-    return p, p, "(n, features"
-
-
-def npz_unknown_kind(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((2, 5, 5, 5, 5)))
-    return p, p, "kind"
-
-
-def npz_image_out_of_byte_range(tmp_path, write):
-    p = npz(tmp_path, x=np.full((3, 4, 4), 1000, dtype=np.uint16))
-    return p, p, "0..255"
-
-
-def npz_float_image_outside_unit_interval(tmp_path, write):
-    p = npz(tmp_path, x=np.full((3, 1, 4, 4), 2.5, dtype=np.float32))
-    return p, p, "[0, 1]"
-
-
-def npz_single_example(tmp_path, write):
-    p = npz(tmp_path, x=np.ones((1, 3)))
-    return p, p, "at least 2"
-
-
-def npz_truncated_zip(tmp_path, write):
-    p = npz(tmp_path, compressed=True, x=RNG.random((50, 5)))
-    p.write_bytes(p.read_bytes()[:-40])
-    return p, p, "not a valid .npz"
-
-
-def npz_member_claims_1e12_items(tmp_path, write):
-    path = tmp_path / "huge.npz"
-    import zipfile
-
-    header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 2)))
-    header["shape"] = (10**12, 1)
-    import io
-
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, header)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("x.npy", buffer.getvalue() + bytes(64))
-    return path, path, "truncated"
-
-
-def npy_truncated(tmp_path, write):
-    path = tmp_path / "t.npy"
-    np.save(path, RNG.random((10, 3)))
-    path.write_bytes(path.read_bytes()[:-7])
-    return path, path, "truncated"
-
-
-def npy_garbage(tmp_path, write):
-    path = tmp_path / "g.npy"
-    path.write_bytes(b"not numpy" * 10)
-    return path, path, "not a valid .npy"
-
-
 # ------------------------------------------------------------------ dispatch
 
 def unknown_extension(tmp_path, write):
@@ -516,27 +365,38 @@ CASES = [
     images_non_image_file, images_corrupt_png, images_truncated_png, images_other_format_renamed,
     images_mixed_sizes, images_empty_class_folder, images_stray_top_level_file, images_symlink_escapes,
     images_symlinked_class_escapes, images_symlink_loop, images_test_class_not_in_train,
-    npz_without_x, npz_positional_arrays, npz_object_array, npy_object_array, npz_complex, npz_strings,
-    npz_datetimes, npz_nan, npz_inf_in_test, npz_labels_wrong_length, npz_float_labels, npz_bool_labels,
-    npz_negative_labels, npz_y_test_without_x_test, npz_labels_for_one_split, npz_test_shape_differs,
-    npz_one_dimensional_x, npz_unknown_kind, npz_image_out_of_byte_range,
-    npz_float_image_outside_unit_interval, npz_single_example, npz_truncated_zip,
-    npz_member_claims_1e12_items, npy_truncated, npy_garbage,
+    *ARRAY_CASES,  # .npz / .npy (tests/array_cases.py)
     unknown_extension, folder_matching_no_format, empty_folder, missing_path,
+    *HOSTILE_CASES,  # issue 14: deep pickles, FIFOs, huge labels and shapes, sparse huge files, bombs, escapes
 ]
 
 
+@pytest.mark.timeout(20)  # a FIFO or a decompression bomb must not hang the reader
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
 def test_bad_input_gives_one_line_naming_the_file(tmp_path, write, case):
     target, offender, keyword = case(tmp_path, write)
-    with pytest.raises(UserError) as caught:
+    with warnings.catch_warnings(record=True) as warned, pytest.raises(UserError) as caught:
+        warnings.simplefilter("always")
         load_dataset(str(target), seed=0)
     message = str(caught.value)
     assert "\n" not in message and message.strip() == message
-    assert offender.name in message, f"{offender.name!r} not named in: {message}"
+    assert message.isprintable(), f"control characters reach the terminal: {message!r}"
+    assert len(message) < 600 + len(printable(target)), f"{len(message)}-character message"
+    assert printable(offender.name) in message, f"{offender.name!r} not named in: {message}"
     assert keyword.lower() in message.lower(), f"{keyword!r} not in: {message}"
     assert "Traceback" not in message
+    assert not warned, f"warnings before the error line: {[str(w.message) for w in warned]}"
 
 
 def test_the_table_is_large_enough():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 40 + len(HOSTILE_CASES) and len(HOSTILE_CASES) >= 20
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, ["digits"]])
+def test_an_empty_or_non_text_dataset_name_is_refused(tmp_path, monkeypatch, name):
+    # Path("") is the current folder: "--data ''" must not quietly load whatever lies there.
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "data.npz", x=np.ones((5, 3)))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">III", 4, 2, 2) + bytes(16))
+    with pytest.raises(UserError, match="empty|name or a path"):
+        load_dataset(name, seed=0)

@@ -184,3 +184,88 @@ def test_restricted_unpickler_on_random_opcode_soup(pieces):
         load_plain_pickle(raw, "soup")
     except UserError as error:
         assert "\n" not in str(error) and str(error).startswith("soup: ")
+
+
+# ------------------------------------------------------------------ YAML and configuration (issue 14)
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+                     st.sampled_from([10**400, -1, 0, 1e309, float("nan"), "inf", "1e309", "\x1b[2J", ""]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)), max_leaves=10)
+_YAML_PIECES = ["lr", "latent_dim", "a", ": ", "\n", "  ", "- ", "[", "]", "{", "}", ", ", "&x ", "*x", "&y ", "*y",
+                "<<: ", "? ", "!!str ", "!!binary ", "!!python/name:os.system ", "!!set ", "!!omap ", "'q'", '"\\x1b"',
+                "1e309", ".inf", ".nan", "~", "---\n", "...\n", "# c\n", "|\n", ">-\n", "9" * 60, "2024-13-45",
+                "2024-02-03", "0x1F", "0o17", "1_000", "\t", "\x1b", "%YAML 1.1\n", "%TAG ! tag:x,2000:\n", "!x "]
+_SOURCES = st.one_of(st.text(max_size=200), st.lists(st.sampled_from(_YAML_PIECES), max_size=40).map("".join))
+
+
+def _assert_clean(error: UserError, prefix: str = "") -> None:
+    message = str(error)
+    assert message.isprintable() and "\n" not in message and len(message) < 600, message
+    assert message.startswith(prefix), message
+
+
+@FUZZ
+@given(text=_SOURCES)
+def test_yaml_loader_on_random_documents(text):
+    from latentzoo.config import safe_yaml_load
+
+    try:
+        safe_yaml_load(text, "fuzz.yaml")
+    except UserError as error:
+        _assert_clean(error, "fuzz.yaml: ")
+
+
+@FUZZ
+@given(pairs=st.lists(st.one_of(st.text(max_size=30), _SOURCES.map(lambda s: "lr=" + s)), max_size=4))
+def test_set_values_on_random_text(pairs):
+    from latentzoo.config import parse_overrides
+
+    try:
+        assert isinstance(parse_overrides(pairs), dict)
+    except UserError as error:
+        _assert_clean(error)
+
+
+@FUZZ
+@given(raw=st.one_of(st.binary(max_size=300), _SOURCES.map(str.encode)))
+def test_config_files_of_random_bytes(raw):
+    from latentzoo.config import read_config_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_bytes(raw)
+        try:
+            assert isinstance(read_config_file(path), dict)
+        except UserError as error:
+            _assert_clean(error, str(path))
+
+
+def _fuzz_datasets():
+    g = torch.Generator().manual_seed(0)
+    vectors = Dataset("fuzz-vectors", "vector", torch.rand(40, 12, generator=g), torch.rand(10, 12, generator=g),
+                      torch.arange(40) % 3, torch.arange(10) % 3)
+    images = Dataset("fuzz-images", "image", torch.rand(40, 1, 8, 8, generator=g), torch.rand(10, 1, 8, 8, generator=g))
+    points = Dataset("fuzz-points", "points", torch.randn(40, 2, generator=g), torch.randn(10, 2, generator=g))
+    return [vectors, images, points]
+
+
+DATASETS = _fuzz_datasets()
+
+
+@FUZZ
+@given(data=st.data())
+def test_build_config_on_random_mappings(data):
+    from latentzoo.config import build_config
+    from latentzoo.registry import MODELS, model_class
+
+    cls = model_class(data.draw(st.sampled_from(sorted(MODELS)), label="model"))
+    dataset = data.draw(st.sampled_from(DATASETS), label="dataset")
+    keys = st.one_of(st.sampled_from(sorted(cls.Config.model_fields)), st.text(max_size=8), st.integers())
+    options = [data.draw(st.dictionaries(keys, _VALUES, max_size=4), label=label) for label in ("file", "--set")]
+    try:
+        config = build_config(cls, dataset, *options)
+    except UserError as error:
+        _assert_clean(error)
+    else:
+        assert isinstance(config, cls.Config)

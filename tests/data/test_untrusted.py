@@ -142,7 +142,7 @@ def test_idx_header_claiming_1e12_items_refused_before_allocating(tmp_path):
     gz.mkdir()
     # A small gzip file that really does decompress to a lot of zeros after the lying header.
     (gz / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + TERA + bytes(10**6)))
-    check_refused_cheaply(gz, "can hold")
+    check_refused_cheaply(gz, "may inflate to")
 
 
 def test_gzip_that_inflates_past_its_claim_is_cut_at_claim_plus_one(tmp_path):
@@ -201,3 +201,63 @@ def test_pickles_with_lying_sizes_refused_before_allocating(tmp_path):
         folder.mkdir()
         (folder / "data_batch_1").write_bytes(raw)
         check_refused_cheaply(folder, "data_batch_1")
+
+
+# ---------------------------------------------------------------- nesting (issue 14, item 1)
+
+def _chain_then_deepen(links: int, deepen_by: int) -> bytes:
+    """Lists L1 = [A], L2 = [L1], ... (each kept in the memo), then A made ``deepen_by`` levels deeper."""
+    out = b"\x80\x02]q\x00"  # A = [], memo 0
+    for i in range(1, links + 1):
+        out += b"]" + b"h" + bytes([i - 1]) + b"a" + b"q" + bytes([i]) + b"0"  # Li = [L(i-1)], memo i, pop
+    if deepen_by:
+        out += b"]" * deepen_by + b"a" * (deepen_by - 1) + b"a"  # A.append([[...]]) through A on the stack
+    return out + b"h" + bytes([links]) + b"."  # return the outermost list
+
+
+def test_nesting_limit_is_exact_and_holds_through_the_memo():
+    from latentzoo.data.restricted_pickle import MAX_NESTING
+
+    def depth(value):
+        return 1 + max((depth(v) for v in value), default=0) if isinstance(value, list) else 0
+
+    # A chain of 31 lists nests 32 levels with A's leaf slot: allowed, and built exactly as pickle builds it.
+    links = MAX_NESTING - 1
+    assert load_plain_pickle(_chain_then_deepen(links, 0), "f") == pickle.loads(_chain_then_deepen(links, 0))
+    assert depth(pickle.loads(_chain_then_deepen(links, 0))) == MAX_NESTING
+    # Deepening A after the chain holds it (reached through the memo) deepens the whole chain: refused.
+    assert depth(pickle.loads(_chain_then_deepen(links, 3))) == MAX_NESTING + 3
+    with pytest.raises(UserError, match=f"nested more than {MAX_NESTING}"):
+        load_plain_pickle(_chain_then_deepen(links, 3), "f")
+
+
+@pytest.mark.parametrize("protocol", range(6))
+def test_plain_nested_data_round_trips_under_every_protocol(protocol):
+    shared = [1.5, None, "é"]
+    value = {"a": [shared, shared, (1, (2, (3, b"x")))], "b": {"c": {"d": [True, -(2**70)]}}, "e": (), "f": []}
+    if protocol >= 4:
+        value["s"] = {frozenset({1, 2}), (3, 4)}
+    assert load_plain_pickle(pickle.dumps(value, protocol=protocol), "f") == value
+
+
+def test_deep_keys_and_cycles_are_refused_before_being_built(tmp_path):
+    # The opcode scan refuses them: hashing such a key overflowed the C stack (SIGSEGV).
+    for raw in (b"\x80\x02}N" + b"\x85" * 100_000 + b"K\x01s.",  # {((...(None,)...),): 1}
+                b"\x80\x02]q\x00h\x00a.",                          # a list holding itself
+                b"\x80\x02" + b"(" * 50_000 + b"t" * 50_000 + b"."):  # 50,000 nested MARK-tuples
+        start = time.perf_counter()
+        with pytest.raises(UserError, match="nested more than"):
+            load_plain_pickle(raw, "f")
+        assert time.perf_counter() - start < 2.0
+
+
+def test_running_out_of_memory_is_a_user_error_naming_the_size(tmp_path, monkeypatch):
+    # The checks pass (a small file), then the allocation itself fails, as on a machine short of memory.
+    np.save(tmp_path / "ok.npy", np.ones((64, 32), dtype=np.float32))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(np, "empty", no_memory)
+    with pytest.raises(UserError, match=r"ok\.npy: ran out of memory while loading it \(0\.0 GiB for 8192 bytes"):
+        load_dataset(str(tmp_path / "ok.npy"))
