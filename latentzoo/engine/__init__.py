@@ -243,7 +243,13 @@ def _write_config(out_dir, obj, data_spec, seed, config, dataset, fabric_options
 
 
 def _fabric(options: dict, phases: int, out_dir):
-    """A Fabric for ``options``; several phases under DDP leave the other player without gradients."""
+    """A Fabric for ``options`` (or the local runtime when Fabric would do nothing); several phases under
+    DDP leave the other player without gradients."""
+    from latentzoo.engine.runtime import LocalRuntime, local_device
+
+    device = local_device(options)
+    if device is not None:
+        return LocalRuntime(device)
     nvml_check_set = "PYTORCH_NVML_BASED_CUDA_CHECK" in os.environ
     from lightning.fabric import Fabric
 

@@ -307,6 +307,10 @@ def _floats(running: dict) -> dict:
 
 def _plain(fabric) -> bool:
     """True on a single device with the plain 32-bit precision plugin."""
+    from latentzoo.engine.runtime import LocalRuntime
+
+    if isinstance(fabric, LocalRuntime):
+        return True
     from lightning.fabric.plugins import Precision
     from lightning.fabric.strategies import SingleDeviceStrategy
 
