@@ -34,7 +34,7 @@ from torch import nn
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig, adam, evaluating
 from latentzoo.nets import backbone_for
-from latentzoo.probes import few_label_probe_acc, knn_acc, knn_k, linear_probe_acc
+from latentzoo.probes import few_label_probe_acc, knn_acc, knn_k, linear_probe_acc, raw_baselines
 from latentzoo.schedules import WarmupCosine
 from latentzoo.simclr.augment import Augment
 from latentzoo.simclr.losses import nt_xent
@@ -216,13 +216,10 @@ class SimCLR(LatentModel):
         metrics.update({
             "linear_probe_acc": linear_probe_acc(h_train, yt, h_test, ys),
             "knn_acc": knn_acc(h_train, yt, h_test, ys),
-            "linear_probe_acc_raw": linear_probe_acc(data.x_train, yt, data.x_test, ys),
-            "knn_acc_raw": knn_acc(data.x_train, yt, data.x_test, ys),
             "linear_probe_acc_1pct": few_label_probe_acc(h_train, yt, h_test, ys, 0.01),
             "linear_probe_acc_10pct": few_label_probe_acc(h_train, yt, h_test, ys, 0.10),
-            "linear_probe_acc_raw_1pct": few_label_probe_acc(data.x_train, yt, data.x_test, ys, 0.01),
-            "linear_probe_acc_raw_10pct": few_label_probe_acc(data.x_train, yt, data.x_test, ys, 0.10),
             "knn_k": knn_k(yt),
+            **raw_baselines(data),                                   # cached per dataset
         })
         self.last_metrics = metrics                                  # reused by figures()
         return metrics
