@@ -133,6 +133,42 @@ def _support_newton(u: torch.Tensor, gram: torch.Tensor, corr0: torch.Tensor, la
 
 
 @torch.no_grad()
+def _certified_rounds(x, dictionary, lam, codes, tol, max_iter, fista_steps, newton_steps):
+    r"""The rounds of :func:`sparse_encode` (FISTA, feature-sign step, duality-gap certificate) from ``codes``.
+
+    Returns (codes, iterations, rounds, examples still active, Σ gap, Σ F)."""
+    k = dictionary.shape[0]
+    gram = dictionary @ dictionary.T                                    # G = DDᵀ (k, k)
+    lipschitz = 2 * float(torch.linalg.eigvalsh(gram.double()).max().clamp_min(1e-12))  # L = 2 λ_max(G)
+    step, threshold = 1.0 / lipschitz, lam / lipschitz
+    descent = torch.eye(k, dtype=x.dtype, device=x.device) - (2 * step) * gram   # M = I − (2/L) G
+    active = torch.arange(x.shape[0], device=x.device)                 # examples not yet certified
+    xa, ca, u = x, x @ dictionary.T, codes.clone()                      # C = XDᵀ
+    objective, gap = _objective_and_gap(xa, u, dictionary, lam)
+    done_objective = done_gap = 0.0                                     # sums over certified examples
+    iterations = rounds = 0
+    while True:
+        codes[active] = u
+        # Stop once the total is certified: Σₙ gapₙ ≤ tol · Σₙ F(uₙ) ⇒ F(U) ≤ (1 + tol) min F.
+        total_gap, total_objective = done_gap + float(gap.sum()), done_objective + float(objective.sum())
+        if total_gap <= tol * total_objective or iterations >= max_iter:
+            return codes, iterations, rounds, active, total_gap, total_objective
+        # Examples certified on their own (gapₙ ≤ tol · F(uₙ)) leave the batch.
+        done = gap <= tol * objective
+        if bool(done.any()):
+            keep = ~done
+            done_gap += float(gap[done].sum())
+            done_objective += float(objective[done].sum())
+            active, xa, ca, u, objective, gap = active[keep], xa[keep], ca[keep], u[keep], objective[keep], gap[keep]
+        steps = min(fista_steps, max_iter - iterations)
+        u = _fista(u, descent, (2 * step) * ca, threshold, steps)
+        iterations += steps
+        rounds += 1
+        if newton_steps > 0:
+            u = _support_newton(u, gram, ca, lam, newton_steps)
+        objective, gap = _objective_and_gap(xa, u, dictionary, lam)
+
+
 def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: torch.Tensor | None = None,
                   tol: float = 1e-4, max_iter: int = 1000, fista_steps: int = 25, newton_steps: int = 5,
                   return_info: bool = False):
@@ -184,45 +220,13 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: t
     """
     if x.ndim != 2 or dictionary.ndim != 2 or x.shape[1] != dictionary.shape[1]:
         raise ValueError(f"expected x (n, d) and dictionary (k, d), got {tuple(x.shape)} and {tuple(dictionary.shape)}")
-    if lam < 0:
-        raise ValueError(f"lam must be >= 0, got {lam}")
-    if init is not None and init.shape != (x.shape[0], dictionary.shape[0]):
-        raise ValueError(f"init must have shape {(x.shape[0], dictionary.shape[0])}, got {tuple(init.shape)}")
-    n, k = x.shape[0], dictionary.shape[0]
-    dictionary = dictionary.to(x.dtype)
-    gram = dictionary @ dictionary.T                                    # G = DDᵀ (k, k)
-    lipschitz = 2 * float(torch.linalg.eigvalsh(gram.double()).max().clamp_min(1e-12))  # L = 2 λ_max(G)
-    step, threshold = 1.0 / lipschitz, lam / lipschitz
-    descent = torch.eye(k, dtype=x.dtype, device=x.device) - (2 * step) * gram   # M = I − (2/L) G
-    codes = x.new_zeros(n, k) if init is None else init.to(x.dtype).clone()
-
-    active = torch.arange(n, device=x.device)                          # examples not yet certified
-    xa, ca, u = x, x @ dictionary.T, codes.clone()                      # C = XDᵀ
-    objective, gap = _objective_and_gap(xa, u, dictionary, lam)
-    done_objective = done_gap = 0.0                                     # sums over certified examples
-    iterations = rounds = 0
-    while True:
-        codes[active] = u
-        # Stop once the total is certified: Σₙ gapₙ ≤ tol · Σₙ F(uₙ) ⇒ F(U) ≤ (1 + tol) min F.
-        total_gap, total_objective = done_gap + float(gap.sum()), done_objective + float(objective.sum())
-        if total_gap <= tol * total_objective or iterations >= max_iter:
-            break
-        # Examples certified on their own (gapₙ ≤ tol · F(uₙ)) leave the batch.
-        done = gap <= tol * objective
-        if bool(done.any()):
-            keep = ~done
-            done_gap += float(gap[done].sum())
-            done_objective += float(objective[done].sum())
-            active, xa, ca, u, objective, gap = active[keep], xa[keep], ca[keep], u[keep], objective[keep], gap[keep]
-        steps = min(fista_steps, max_iter - iterations)
-        u = _fista(u, descent, (2 * step) * ca, threshold, steps)
-        iterations += steps
-        rounds += 1
-        if newton_steps > 0:
-            u = _support_newton(u, gram, ca, lam, newton_steps)
-        objective, gap = _objective_and_gap(xa, u, dictionary, lam)
-    relative_gap = total_gap / total_objective if total_objective > 0 else 0.0
+    if lam < 0 or (init is not None and init.shape != (x.shape[0], dictionary.shape[0])):
+        raise ValueError(f"lam must be >= 0 (got {lam}) and init of shape {(x.shape[0], dictionary.shape[0])}")
+    codes = x.new_zeros(x.shape[0], dictionary.shape[0]) if init is None else init.to(x.dtype).clone()
+    codes, iterations, rounds, active, total_gap, total_objective = _certified_rounds(
+        x, dictionary.to(x.dtype), lam, codes, tol, max_iter, fista_steps, newton_steps)
     if return_info:
+        relative_gap = total_gap / total_objective if total_objective > 0 else 0.0
         return codes, {"iterations": iterations, "rounds": rounds, "relative_gap": relative_gap,
                        "uncertified": len(active) if total_gap > tol * total_objective else 0}
     return codes
