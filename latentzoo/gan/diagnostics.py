@@ -197,8 +197,8 @@ def oscillation_test(series) -> dict | None:
     half = len(w) // 2
     first, second = _amplitude(w[:half], f), _amplitude(w[half:], f)
     persistence = second / first if first > 0 else (math.inf if second > 0 else 0.0)
-    return {"p": min(1.0, 2.0 * p), "period": 1.0 / f if f > 0 else math.inf, "peak": peak,
-            "persistence": persistence, "rho": rho, "steps": len(x)}
+    return {"p": float(min(1.0, 2.0 * p)), "period": float(1.0 / f) if f > 0 else math.inf, "peak": peak,
+            "persistence": float(persistence), "rho": rho, "steps": len(x)}
 
 
 def _p_text(p: float) -> str:
