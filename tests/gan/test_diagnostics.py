@@ -84,11 +84,11 @@ def test_oscillation_holm_correction_counts_every_tested_signal():
             break
     else:
         raise AssertionError("no white-noise series with p in (α/4, α] found")
-    others = {f"quiet{i}": np.sin(np.arange(512)) * 0 + rng.standard_normal(512) for i in range(3)}
-    others = {k: v for k, v in others.items() if diagnostics.oscillation_test(v)["p"] > alpha}
+    others = {f"quiet{i}": rng.standard_normal(512) for i in range(3)}
+    assert all(diagnostics.oscillation_test(v)["p"] > alpha for v in others.values())
     assert diagnostics.detect_oscillation({"d_loss": x})["detected"]
     family = diagnostics.detect_oscillation({"d_loss": x, **others})
-    assert not family["detected"] and f"over {1 + len(others)} signals" in family["evidence"]
+    assert not family["detected"] and "over 4 signals" in family["evidence"]
 
 
 def test_vanishing_gradients_minimax_against_a_winning_discriminator():
