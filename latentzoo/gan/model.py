@@ -362,8 +362,8 @@ class GAN(LatentModel):
         """The four findings of :mod:`latentzoo.gan.diagnostics` for this run."""
         final = final or {}
         coverage = [h["modes_covered"] for h in history if "modes_covered" in h]
-        if "modes_covered" in final:
-            coverage = coverage + [final["modes_covered"]]
+        if "modes_covered" in final and not coverage:   # the last epoch already measured the final samples
+            coverage = [final["modes_covered"]]
         diversity = [h["diversity_ratio"] for h in history if "diversity_ratio" in h]
         timing = {k: sum(h.get(f"time_{k}", 0.0) for h in history) for k in ("data", "discriminator", "generator")}
         timing["samples"] = sum(h.get("timed_samples", 0) for h in history)
