@@ -10,6 +10,7 @@ import errno
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -93,10 +94,27 @@ def save_figure(fig, path) -> Path:
 def read_json(path, limit: int = 1 << 24):
     """A JSON file of a run directory (a regular file, not a link, at most ``limit`` bytes); one UserError line
     when it cannot be read."""
-    from latentzoo.engine.state import read_regular_file
     from latentzoo.errors import printable
 
     try:
         return json.loads(read_regular_file(Path(path), limit).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise UserError(f"{printable(str(path))}: unreadable JSON") from None
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``: opened without following a symbolic link, a regular file, at most ``limit`` bytes."""
+    from latentzoo.errors import printable
+
+    shown = printable(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise UserError(f"{shown}: cannot open ({e.strerror or e}; symbolic links are not followed)") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{shown}: not a regular file")
+        if info.st_size > limit:
+            raise UserError(f"{shown}: {info.st_size:,} bytes, more than the limit of {limit:,}")
+        return f.read(limit + 1)[:limit]

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentzoo.data import Dataset
+from latentzoo.data.dataset import Dataset
 from latentzoo.data.file_checks import (
     allocation_problem,
     bad,

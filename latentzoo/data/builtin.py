@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from latentzoo.data import Dataset, split_train_test
+from latentzoo.data.dataset import Dataset, split_train_test
 
 DESCRIPTIONS = {
     "digits": "scikit-learn 8x8 handwritten digits, 1797 images, 10 classes",

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentzoo.data import MAX_CLASSES, Dataset
+from latentzoo.data.dataset import MAX_CLASSES, Dataset
 from latentzoo.data.file_checks import (
     bad,
     check_inside,

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentzoo.data import MAX_CLASSES, Dataset, split_train_test
+from latentzoo.data.dataset import MAX_CLASSES, Dataset, split_train_test
 from latentzoo.errors import UserError, one_line, printable
 
 #: Largest amount of memory (in bytes) a reader may allocate for one array: 16 GiB.

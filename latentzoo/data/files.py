@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentzoo.data import Dataset
+from latentzoo.data.dataset import Dataset
 from latentzoo.data.file_checks import bad, memory_limit, quiet
 
 ARRAY_SUFFIXES = (".npz", ".npy")

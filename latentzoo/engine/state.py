@@ -8,8 +8,6 @@ replays the run exactly (bitwise on CPU). Checkpoints are written atomically and
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 
 from latentzoo import io
 from latentzoo.errors import UserError, printable
+from latentzoo.io import read_regular_file
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 FORMAT = "latentzoo-checkpoint-1"
@@ -91,22 +90,6 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise UserError(f"{printable(str(path))}: not a latentzoo checkpoint")
     return ckpt
-
-
-def read_regular_file(path: Path, limit: int) -> bytes:
-    """The bytes of ``path``: opened without following a symbolic link, a regular file, at most ``limit`` bytes."""
-    shown = printable(str(path))
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as e:
-        raise UserError(f"{shown}: cannot open ({e.strerror or e}; symbolic links are not followed)") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UserError(f"{shown}: not a regular file")
-        if info.st_size > limit:
-            raise UserError(f"{shown}: {info.st_size:,} bytes, more than the limit of {limit:,}")
-        return f.read(limit + 1)[:limit]
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
