@@ -94,9 +94,8 @@ class LinearAutoencoder(LatentModel):
     @classmethod
     def recipe(cls, data):
         k = {"image": 10, "signal": 10, "vector": 8, "points": 1}[data.kind]
-        # At least 1,500 optimizer steps, and at least 100 epochs: on patches (20,000 examples, a
-        # steep spectrum with small gaps after the mean-brightness direction) 30 epochs stop
-        # 35° away from the principal subspace, 100 epochs reach it (benchmarks/bench_linear_ae.py).
+        # At least 1,500 optimizer steps, and at least 100 epochs: a steep spectrum with small gaps
+        # (patches) needs them to reach the principal subspace (benchmarks/RESULTS.md, Q1 section).
         epochs = max(100, min(300, math.ceil(1500 * 256 / len(data.x_train))))
         return {"latent_dim": min(k, max(1, data.dim - 1)), "epochs": epochs}
 

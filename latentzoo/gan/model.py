@@ -145,10 +145,9 @@ class GAN(LatentModel):
     def recipe(cls, data) -> dict:
         """Default recipes, tuned on ring8/grid25 and digits (figures in benchmarks/RESULTS.md, GAN section)."""
         if data.kind == "points":
-            # 1,500 steps of batch 256 per mixture component, between 12,000 (ring8: 154 epochs of its
-            # 20,000 points, about a minute on 2 cores) and 36,000 (grid25: about 2.5 minutes): with fewer,
-            # grid25's samples stay strung between neighbouring modes. A 2-D noise converged fastest
-            # and left the fewest samples between modes.
+            # 1,500 steps of batch 256 per mixture component, between 12,000 and 36,000: with fewer,
+            # grid25's samples stay strung between neighbouring modes; a 2-D noise converged fastest
+            # (the measurements are in benchmarks/RESULTS.md, GAN section).
             modes = len(data.extras.get("modes", ())) or 8
             steps = min(36000, max(12000, 1500 * modes))
             steps_per_epoch = max(1, len(data.x_train) // 256)
