@@ -217,11 +217,13 @@ def report(run_dirs, out_file):
 @click.option("--quick", is_flag=True, help="a smaller tour in about a minute")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/tour"), show_default=True)
 @click.option("--force", is_flag=True, help="replace an earlier tour in --out")
-def tour(quick, out_dir, force):
-    """Train one model of each family on built-in data and write OUT/index.html."""
+@click.option("--data", help="run every stop on this dataset (a built-in name or a path) instead of the built-ins")
+@click.option("--max-time", "max_time", metavar="DURATION", help="train each stop for this long (90s, 15m, ...)")
+def tour(quick, out_dir, force, data, max_time):
+    """Train one model of each family on built-in data (or --data) and write OUT/index.html."""
     from latentzoo.tour import run_tour
 
-    index = run_tour(out_dir, quick=quick, force=force)
+    index = run_tour(out_dir, quick=quick, force=force, data=data, max_time=max_time)
     click.echo(f"tour written to {index}")
 
 

@@ -34,8 +34,11 @@ def _planned_steps(model: str, data: str, quick: bool) -> tuple[int, dict]:
     return epochs * per_epoch, overrides
 
 
-def run_tour(out_dir: Path, quick: bool = False, force: bool = False) -> Path:
-    """Train every stop of the tour into ``out_dir`` and return the index page's path."""
+def run_tour(out_dir: Path, quick: bool = False, force: bool = False, data: str | None = None,
+             max_time=None) -> Path:
+    """Train every stop of the tour into ``out_dir`` and return the index page's path; with ``data``
+    (a built-in name or a path), every stop trains on that data instead of its own built-in set; with
+    ``max_time``, each stop trains for that budget."""
     from tqdm.auto import tqdm
 
     from latentzoo.engine import fit
@@ -46,14 +49,15 @@ def run_tour(out_dir: Path, quick: bool = False, force: bool = False) -> Path:
         raise UserError(f"tour output {out_dir} exists and is not a directory")
     if (out_dir / "index.html").exists() and not force:
         raise UserError(f"{out_dir} already holds a tour; use --force to replace it")
-    plans = [(stop, *_planned_steps(stop[1], stop[2], quick)) for stop in STOPS]
+    stops = STOPS if data is None else [(name, model, _data_spec(data)) for name, model, _ in STOPS]
+    plans = [(stop, *_planned_steps(stop[1], stop[2], quick)) for stop in stops]
     entries = []
     with tqdm(total=sum(p[1] for p in plans), desc="tour", unit="step", mininterval=0.5,
               dynamic_ncols=True) as bar:
         for (name, model, data), _, overrides in plans:
             bar.set_description(f"tour: {model} on {data}")
             run_dir = out_dir / name
-            metrics = fit(model, data, run_dir, overrides=overrides, force=True, progress=bar)
+            metrics = fit(model, data, run_dir, overrides=overrides, force=True, progress=bar, max_time=max_time)
             entries.append(_entry(model, data, run_dir, out_dir, metrics))
     return index_page(entries, out_dir / "index.html")
 
@@ -73,3 +77,13 @@ def _entry(model: str, data: str, run_dir: Path, out_dir: Path, metrics: dict) -
         "train_seconds": metrics.get("train_seconds"),
         **({"figure": run_dir / "figures" / card} if card else {}),
     }
+
+
+def _data_spec(data: str) -> str:
+    """A path given to the tour, made absolute (the runs record it); built-in names unchanged."""
+    from latentzoo.data.builtin import BUILTIN
+
+    if data in BUILTIN or not data.strip():
+        return data
+    path = Path(data)
+    return str(path.resolve()) if path.exists() else data

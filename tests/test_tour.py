@@ -22,3 +22,18 @@ def test_quick_tour_writes_index_linking_every_report(tmp_path):
     # headline numbers of the runs appear in the summary, beside the published anchors
     gan = json.loads((tmp_path / "tour" / "gan" / "metrics.json").read_text())
     assert "PacGAN4" in html and str(gan["modes_total"]) in html
+
+
+def test_tour_on_the_users_data_with_a_time_budget(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=(x[:400] / 16).astype("float32"), y=y[:400])
+    index = run_tour(tmp_path / "tour", data=str(path), max_time="2s")
+    assert index.is_file()
+    for name, model, *_ in STOPS:
+        metrics = json.loads((tmp_path / "tour" / name / "metrics.json").read_text())
+        assert metrics["dataset"] == str(path.resolve()) and metrics["model"] == model
+        assert metrics["max_time_seconds"] == 2.0 and metrics["train_seconds"] < 2.0 * 1.5
