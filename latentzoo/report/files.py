@@ -47,12 +47,12 @@ def printable(value, limit: int = 200) -> str:
 
     ``"a\x1b[31mb"`` → ``"a\\x1b[31mb"``; a longer text keeps its start and says how much was cut.
     """
-    text = str(value) if not isinstance(value, str) else value
-    if len(text) > 4 * limit:     # escape only what is shown
-        text = text[:4 * limit]
-    out = "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-                  for ch in text)
-    return clip(out, limit)
+    text = value if isinstance(value, str) else str(value)
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                    for ch in text[:limit])
+    if len(text) > limit:
+        shown += f"… ({len(text) - limit:,} more characters)"
+    return shown
 
 
 def clip(text: str, limit: int) -> str:
