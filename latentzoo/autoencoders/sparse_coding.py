@@ -226,9 +226,8 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: t
     codes, iterations, rounds, active, total_gap, total_objective = _certified_rounds(
         x, dictionary.to(x.dtype), lam, codes, tol, max_iter, fista_steps, newton_steps)
     if return_info:
-        relative_gap = total_gap / total_objective if total_objective > 0 else 0.0
-        return codes, {"iterations": iterations, "rounds": rounds, "relative_gap": relative_gap,
-                       "uncertified": len(active) if total_gap > tol * total_objective else 0}
+        return codes, {"iterations": iterations, "rounds": rounds, "uncertified": len(active) if total_gap > tol
+                       * total_objective else 0, "relative_gap": total_gap / total_objective if total_objective else 0.0}
     return codes
 
 

@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from latentzoo.report import values
+import latentzoo.report.values as values
 from latentzoo.report.curves import PALETTE, comparison_png
 from latentzoo.report.declared import Declarations, declarations, is_number, merged
 from latentzoo.report.render import render

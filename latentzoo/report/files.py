@@ -24,9 +24,7 @@ import os
 import stat
 from pathlib import Path
 
-import yaml
-from yaml.composer import ComposerError
-
+from latentzoo.config import safe_yaml_load
 from latentzoo.errors import UserError
 
 MB = 1 << 20
@@ -170,33 +168,11 @@ def read_yaml(root: Path, relative: str, limit: int = YAML_LIMIT):
     if data is None:
         return None
     try:
-        value = _load_yaml(data.decode("utf-8"), printable(path))
+        value = safe_yaml_load(data.decode("utf-8"), printable(path))
     except UnicodeDecodeError:
         raise UserError(f"{printable(path)}: unreadable run configuration (not UTF-8)") from None
     _check_depth(value, path)
     return value
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases (``*name``): a "billion laughs" document is refused."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise ComposerError(None, None, "aliases (*name) are not allowed", mark)
-        return super().compose_node(parent, index)
-
-
-# TODO(lead): use latentzoo.config.safe_yaml_load
-def _load_yaml(text: str, what: str):
-    """YAML ``text`` parsed with a safe loader that refuses aliases; :class:`UserError` naming ``what``."""
-    try:
-        return yaml.load(text, Loader=_NoAliasLoader)
-    except RecursionError:
-        raise UserError(f"{what}: unreadable run configuration (nested too deeply)") from None
-    except yaml.YAMLError as e:
-        first = str(getattr(e, "problem", None) or type(e).__name__)
-        raise UserError(f"{what}: unreadable run configuration ({printable(first, 80)})") from None
 
 
 def _check_depth(value, path: Path) -> None:

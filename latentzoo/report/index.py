@@ -6,9 +6,9 @@ import os
 import re
 from pathlib import Path
 
+import latentzoo.report.values as values
 from latentzoo import io
 from latentzoo.errors import UserError
-from latentzoo.report import values
 from latentzoo.report.files import read_figure_file
 from latentzoo.report.render import data_uri, render
 

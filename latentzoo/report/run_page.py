@@ -12,8 +12,8 @@ import re
 import shlex
 from pathlib import Path
 
+import latentzoo.report.values as values
 from latentzoo import io
-from latentzoo.report import values
 from latentzoo.report.curves import history_png
 from latentzoo.report.declared import Declarations, caption_for, declarations, group_figures, is_number
 from latentzoo.report.files import printable
