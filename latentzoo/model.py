@@ -18,6 +18,7 @@ performs its update inside ``forward`` under ``torch.no_grad``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -85,6 +86,23 @@ class LatentModel(nn.Module):
     can_reconstruct: ClassVar[bool] = False
     can_sample: ClassVar[bool] = False
     extra_evaluations: ClassVar[dict[str, str]] = {}   # method name → what it measures
+
+    def __init_subclass__(cls, **kwargs):
+        """A family's ``evaluate(data, history)`` also takes any data ``lz.fit`` takes (arrays, (x, y), a
+        Dataset or DataLoader: split as ``fit`` splits them), in eval mode, with an empty history by default."""
+        super().__init_subclass__(**kwargs)
+        impl = cls.__dict__.get("evaluate")
+        if impl is None or getattr(impl, "_accepts_any_data", False):
+            return
+
+        @functools.wraps(impl)
+        def evaluate(self, data, history: list[dict] | None = None) -> dict:
+            self._require_built()
+            with evaluating(self):
+                return impl(self, _as_dataset(data), history or [])
+
+        evaluate._accepts_any_data = True
+        cls.evaluate = evaluate
 
     def __init__(self, config: ModelConfig | None = None, data=None, /, **options):
         super().__init__()
@@ -248,6 +266,15 @@ def evaluating(module: nn.Module):
         yield module
     finally:
         module.train(was_training)
+
+
+def _as_dataset(data):
+    """A latentzoo Dataset (anything with x_train and x_test passes as it is)."""
+    if hasattr(data, "x_train") and hasattr(data, "x_test"):
+        return data
+    from latentzoo.api import as_dataset
+
+    return as_dataset(data)
 
 
 def validate_options(cls, options: dict) -> dict:

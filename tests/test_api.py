@@ -356,3 +356,15 @@ def test_what_a_model_cannot_do(call, fragment):
     with pytest.raises((ValueError, TypeError)) as info:
         call(model)
     assert_clear(info, fragment)
+
+
+def test_evaluate_takes_the_data_fit_takes():
+    from sklearn.datasets import load_digits
+
+    x, _ = load_digits(return_X_y=True)
+    x = (x[:300] / 16).astype("float32")
+    model = lz.fit("linear-ae", x, epochs=2, progress=False)
+    assert model.evaluate(x)["test_recon_mse"] == pytest.approx(model.metrics["test_recon_mse"])
+    assert model.evaluate(x[::-1].copy())["test_recon_mse"] != pytest.approx(model.metrics["test_recon_mse"])
+    with pytest.raises(ValueError, match="not been trained"):
+        lz.LinearAutoencoder().evaluate(x)
