@@ -38,7 +38,8 @@ def options_table(cls) -> str:
         cells = (f"`{key}`", _type(field.annotation), f"`{field.default!r}`", _range(field.metadata),
                  _description(config, key))
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(rows)
+    return "\n".join(rows) + ("\n\nThe defaults are the class's; for an option you do not set, the model's recipe "
+                              "for your data may choose another value (the shapes of your data, say).")
 
 
 def metrics_table(cls) -> str:
