@@ -40,13 +40,25 @@ def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, see
         ``lz.VAE(latent_dim=16, encoder=..., decoder=...)``.
     data : str, path, array, tensor, (x, y), Dataset or DataLoader
         The training data (see the module docstring); ``None`` takes the model's default built-in set.
-    test : same forms as ``data``, optional
+    test : same forms as data, optional
         Held-out data for the evaluation; by default 20% of ``data``.
     out : path, optional
         Write the usual run directory there (config, checkpoints, weights, metrics, figures,
         report); ``None`` trains without writing anything.
-    epochs, seed, devices, num_nodes, strategy, accelerator, precision
-        As on the command line; the last five go to Lightning Fabric.
+    epochs : int, optional
+        Passes over the training data; by default the model's recipe for the data.
+    seed : int
+        Seed of the split, the initialisation and the batches, as ``--seed``.
+    devices, num_nodes : int
+        Devices per node and nodes, for Lightning Fabric (as ``--devices``, ``--num-nodes``).
+    strategy, accelerator, precision : str
+        For Lightning Fabric (as ``--strategy``, ``--accelerator``, ``--precision``).
+    progress : bool
+        Show a progress bar.
+    resume : bool
+        Continue the interrupted run in ``out`` (as ``--resume``).
+    force : bool
+        Replace a finished run in ``out`` (as ``--force``).
     max_time : str or float, optional
         A training budget (``"90s"``, ``"15m"``, ``"2h"`` or minutes): the schedules are planned for it,
         training stops when it is spent, and evaluation follows.
