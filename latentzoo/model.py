@@ -235,18 +235,27 @@ class LatentModel(nn.Module):
         """``fn`` on chunks of ``x`` in eval mode without gradients; NumPy in → NumPy out, torch in → torch out."""
         self._require_built()
         as_numpy = not isinstance(x, torch.Tensor)
-        xt = torch.as_tensor(np.asarray(x) if as_numpy else x)
-        if xt.is_floating_point():
-            xt = xt.float()
-        else:
-            xt = xt.to(torch.float32)
-        if tuple(xt.shape[1:]) != tuple(self.data_shape):
-            raise ValueError(f"x must have examples of shape {tuple(self.data_shape)}, got {tuple(xt.shape[1:])}")
+        xt = self._as_examples(torch.as_tensor(np.asarray(x) if as_numpy else x))
         device = xt.device
         with torch.no_grad(), evaluating(self):
             parts = [fn(xt[i:i + batch_size].to(self.device)).detach() for i in range(0, len(xt), batch_size)]
         out = torch.cat(parts) if parts else fn(xt[:0].to(self.device)).detach()
         return out.cpu().numpy() if as_numpy else out.to(device)
+
+    def _as_examples(self, xt: torch.Tensor) -> torch.Tensor:
+        """Examples in the form the model trained on, from the forms ``fit`` accepts: images (n, H, W) or
+        (n, H, W, C) become (n, C, H, W), and integer images 0..255 are scaled into [0, 1] as ``fit`` does."""
+        shape = tuple(self.data_shape)
+        if self.data_kind == "image" and tuple(xt.shape[1:]) != shape:
+            if xt.ndim == 3 and shape[0] == 1:
+                xt = xt.unsqueeze(1)                                  # (n, H, W) → (n, 1, H, W)
+            elif xt.ndim == 4 and tuple(xt.shape[1:]) == (*shape[1:], shape[0]):
+                xt = xt.permute(0, 3, 1, 2)                           # (n, H, W, C) → (n, C, H, W)
+        if tuple(xt.shape[1:]) != shape:
+            raise ValueError(f"x must have examples of shape {shape}, got {tuple(xt.shape[1:])}")
+        if not xt.is_floating_point():
+            xt = xt.float() / 255 if self.data_kind == "image" else xt.float()
+        return xt.float()
 
     def _require_built(self) -> None:
         if not self.built:

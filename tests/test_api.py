@@ -368,3 +368,15 @@ def test_evaluate_takes_the_data_fit_takes():
     assert model.evaluate(x[::-1].copy())["test_recon_mse"] != pytest.approx(model.metrics["test_recon_mse"])
     with pytest.raises(ValueError, match="not been trained"):
         lz.LinearAutoencoder().evaluate(x)
+
+
+def test_embed_takes_images_in_the_forms_fit_takes():
+    from sklearn.datasets import load_digits
+
+    x = (load_digits().images[:200] * 16).astype("uint8")        # (n, 8, 8) integers 0..255
+    model = lz.fit("linear-ae", x, epochs=1, progress=False)
+    scaled = (x / 255).astype("float32")[:, None]                # what fit trained on: (n, 1, 8, 8) in [0, 1]
+    np.testing.assert_allclose(model.embed(x), model.embed(scaled), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.embed(x[..., None]), model.embed(scaled), rtol=1e-5, atol=1e-6)  # (n, H, W, C)
+    with pytest.raises(ValueError, match="shape"):
+        model.embed(x[:, :4])
