@@ -8,8 +8,8 @@ import torch
 
 from latentzoo.autoencoders.linear import principal_subspace, principal_subspace_streaming
 from latentzoo.data import is_lazy, load_dataset
-from latentzoo.data.streaming import LazyRows, StreamingBatches, column_mean, covariance
 from latentzoo.data.batching import TensorBatches
+from latentzoo.data.streaming import LazyRows, StreamingBatches, column_mean, covariance
 from latentzoo.engine import train_model
 from latentzoo.errors import UserError
 
