@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from latentzoo.data.file_checks import bad, describe_exception, memory_limit, open_regular
+from latentzoo.errors import UserError, printable
 
 #: Bytes of float32 values one chunk of a streaming pass holds (also its float64 working copy, ×2).
 CHUNK_BYTES = 32 * 2**20
@@ -73,6 +74,15 @@ class LazyRows:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def __getattr__(self, name: str):
+        """Tensor methods a model might call on the whole split (``x.std()``): one clear line, not a traceback."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise LazyDataUnsupported(
+            f"{printable(str(getattr(self.source, 'filename', 'the data')))} is read lazily (larger than memory), "
+            f"and the model asked for x_train.{name}() of the whole split; only linear-ae trains on such data "
+            f"yet (set {STREAM_ENV}=0 to load it whole)")
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
@@ -89,7 +99,7 @@ class LazyRows:
     def __getitem__(self, key) -> torch.Tensor:
         """``x[i]`` one example; ``x[a:b]``, ``x[indices]`` a float32 batch (a copy of those rows only)."""
         if isinstance(key, (int, np.integer)):
-            return self.take(np.arange(len(self))[[key]])[0]
+            return self.take(np.array([range(len(self))[key]]))[0]
         if isinstance(key, slice):
             return self.take(np.arange(*key.indices(len(self))))
         return self.take(np.asarray(key.cpu() if isinstance(key, torch.Tensor) else key, dtype=np.int64))
@@ -115,6 +125,10 @@ class LazyRows:
         step = self.chunk_rows()
         for start in range(0, len(self), step):
             yield self.take(np.arange(start, min(start + step, len(self))))
+
+
+class LazyDataUnsupported(UserError, AttributeError):
+    """A model asked lazy rows for something only a tensor in memory has."""
 
 
 def as_float32(raw: np.ndarray, scale: bool) -> np.ndarray:
