@@ -135,7 +135,7 @@ def as_float32(raw: np.ndarray, scale: bool) -> np.ndarray:
     """The values the in-memory reader would hold: x / 255 for integer images, else a float32 cast."""
     if scale:
         return np.divide(raw, np.float32(255), dtype=np.float32)  # x / 255 into [0, 1]
-    return raw.astype(np.float32)
+    return raw.astype(np.float32, copy=False)  # raw is already a copy of the rows (or a read-only view)
 
 
 def chunks_of(x, rows: int | None = None):
