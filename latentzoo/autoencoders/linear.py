@@ -27,6 +27,8 @@ from pydantic import Field
 from torch import nn
 
 from latentzoo import plots
+from latentzoo.data import is_lazy
+from latentzoo.data.streaming import chunks_of, column_mean, covariance
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig, adam
 from latentzoo.nets import flatten
@@ -48,6 +50,18 @@ def principal_subspace(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     centred = x - x.mean(0)
     _, s, vh = torch.linalg.svd(centred.double(), full_matrices=False)
     return vh[:k].T.to(x.dtype), (s[:k] ** 2 / (x.shape[0] - 1)).to(x.dtype)
+
+
+def principal_subspace_streaming(x, k: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`principal_subspace` from Σ = X_cᵀ X_c / (n − 1), summed chunk by chunk (float64), and eigh.
+
+    The eigenvectors of Σ with the k largest eigenvalues span the same subspace as the top-k
+    right singular vectors of X_c (eigenvalue λⱼ = sⱼ² / (n − 1)); each column's sign is arbitrary.
+    """
+    sigma = covariance(x, column_mean(x, device), device)
+    values, vectors = torch.linalg.eigh(sigma)                  # ascending
+    top = values.flip(0)[:k].clamp_min(0)
+    return vectors.flip(1)[:, :k].float(), top.float()
 
 
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,6 +97,7 @@ class LinearAutoencoder(LatentModel):
         Figure("code_histogram.png", "latent", "code values h on the test split"),
     )
     can_reconstruct = True
+    streams = True  # trains on data.streaming.LazyRows: the mean and PCA come from chunked passes
 
     def setup(self, config: LinearAEConfig, data):
         d, k = data.dim, config.latent_dim
@@ -129,10 +144,10 @@ class LinearAutoencoder(LatentModel):
         return (self.mean + h @ self.decoder_weight.T).reshape(-1, *self.data_shape)  # x̂ = μ + W_dec h
 
     def on_train_start(self, data):
-        x = flatten(data.x_train).to(self.mean.device)
-        self.mean.copy_(x.mean(0))
+        # μ = (1/n) Σᵢ xᵢ summed in float64 chunk by chunk: the same value whether x is in memory or lazy
+        self.mean.copy_(column_mean(data.x_train, self.mean.device))
         if self.config.init == "pca":  # the closed-form optimum: W_dec = V_k, W_enc = V_kᵀ
-            v, _ = principal_subspace(x, self.config.latent_dim)
+            v, _ = self._principal_subspace(data.x_train, self.config.latent_dim)
             with torch.no_grad():
                 self.decoder_weight.copy_(v)
                 if self.encoder_weight is not None:
@@ -149,8 +164,16 @@ class LinearAutoencoder(LatentModel):
     def _reconstruct(self, x):
         return self.decode(self.encode(x))
 
+    def _principal_subspace(self, x, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`principal_subspace` of a split in memory; of lazy rows, from a streaming covariance pass."""
+        if not is_lazy(x):
+            return principal_subspace(flatten(x).to(self.device), k)
+        return principal_subspace_streaming(x, k, self.device)
+
     @torch.no_grad()
     def evaluate(self, data, history):
+        if is_lazy(data.x_train) or is_lazy(data.x_test):
+            return self._evaluate_streaming(data)
         x_train, x_test = flatten(data.x_train).to(self.device), flatten(data.x_test).to(self.device)
         k = self.config.latent_dim
         recon = flatten(self.decode(self.encode(x_test)))
@@ -167,6 +190,23 @@ class LinearAutoencoder(LatentModel):
         }
 
     @torch.no_grad()
+    def _evaluate_streaming(self, data):
+        """:meth:`evaluate`'s metrics from chunked passes over lazy rows (training mean, covariance, test)."""
+        k = self.config.latent_dim
+        v, _ = self._principal_subspace(data.x_train, k)
+        mu = column_mean(data.x_train, self.device)
+        errors = torch.zeros(2, dtype=torch.float64, device=self.device)
+        for x in chunks_of(data.x_test):
+            x = flatten(x.to(self.device))
+            recon = flatten(self.decode(self.encode(x)))
+            pca_recon = mu + (x - mu) @ v @ v.T
+            errors += torch.stack([(x - recon).pow(2).sum(), (x - pca_recon).pow(2).sum()]).double()
+        errors /= len(data.x_test)                    # (1/n) Σᵢ ‖xᵢ − x̂ᵢ‖² over the test split
+        angle = principal_angles(self.decoder_weight, v).max()
+        return {"test_recon_mse": float(errors[0]), "pca_recon_mse": float(errors[1]),
+                "subspace_angle_deg": float(torch.rad2deg(angle)), "latent_dim": k}
+
+    @torch.no_grad()
     def figures(self, data, history, figure_dir: Path):
         figure_dir = Path(figure_dir)
         x = data.x_test[:10].to(self.device)
@@ -178,7 +218,7 @@ class LinearAutoencoder(LatentModel):
         # Principal directions: rotate the decoder's orthonormalised columns onto PCA's basis
         # (orthogonal Procrustes) so that the two rows can be compared one to one.
         k = self.config.latent_dim
-        v, _ = principal_subspace(flatten(data.x_train).to(self.device), k)
+        v, _ = self._principal_subspace(data.x_train, k)
         q, _ = torch.linalg.qr(self.decoder_weight.double())
         u, _, wt = torch.linalg.svd(q.T @ v.double())
         aligned = (q @ u @ wt).to(v.dtype)
@@ -192,6 +232,6 @@ class LinearAutoencoder(LatentModel):
             paths.append(plots.examples_figure([aligned.T, v.T], ["decoder", "PCA"], "signal", (v.shape[0],),
                                                figure_dir / "principal_directions.png",
                                                "decoder directions vs PCA components"))
-        codes = self.encode(data.x_test.to(self.device)).cpu().numpy()
+        codes = torch.cat([self.encode(x.to(self.device)).cpu() for x in chunks_of(data.x_test)]).numpy()
         paths.append(plots.histogram(codes, figure_dir / "code_histogram.png", "code values h", logy=False))
         return paths

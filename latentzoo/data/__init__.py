@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from latentzoo.data.dataset import KINDS, MAX_CLASSES, Dataset, split_train_test
+from latentzoo.data.dataset import KINDS, MAX_CLASSES, Dataset, is_lazy, split_indices, split_train_test
 from latentzoo.errors import UserError, printable
 
-__all__ = ["KINDS", "MAX_CLASSES", "Dataset", "dataset_names", "load_dataset", "split_train_test"]
+__all__ = ["KINDS", "MAX_CLASSES", "Dataset", "dataset_names", "is_lazy", "load_dataset", "split_indices",
+           "split_train_test"]
 
 
 def load_dataset(name_or_path: str, seed: int = 0) -> Dataset:

@@ -29,6 +29,7 @@ float32.
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 import zlib
@@ -60,6 +61,27 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _read_npy_stream(stream, total_size: int, size_is_real: bool) -> np.ndarray:
     r"""Parse one ``.npy`` stream of ``total_size`` bytes; raise ValueError (or _Refused) when malformed."""
+    shape, fortran, dtype, _ = npy_header(stream, total_size)
+    count = math.prod(shape)
+    expected = count * dtype.itemsize
+    # ... and what reading it needs: its own bytes, then a float32 copy unless it is float32 already.
+    converted = dtype != np.dtype(np.float32)
+    problem = allocation_problem(count, f"shape {shape} of {dtype}", dtype.itemsize, converted)
+    if problem:
+        raise _Refused(f"is too large: {problem}")
+    if size_is_real:  # a raw file or a stored member: total_size is what the file really holds
+        data = read_into_buffer(stream, expected)
+        if stream.read(1):
+            data = None
+    else:  # a deflated member: its declared size is only a claim
+        data = read_at_most(stream, expected + 1)
+    if data is None or len(data) != expected:
+        raise _Refused(f"does not hold the {expected} bytes of data its header claims")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def npy_header(stream, total_size: int) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    r"""(shape, fortran order, dtype, data offset) of a ``.npy`` stream, checked against its ``total_size``."""
     fmt = np.lib.format
     version = fmt.read_magic(stream)
     if version not in ((1, 0), (2, 0)):
@@ -88,20 +110,7 @@ def _read_npy_stream(stream, total_size: int, size_is_real: bool) -> np.ndarray:
         problem = "truncated" if header + expected > total_size else "has extra bytes after the data"
         raise _Refused(f"{problem}: its header claims shape {shape} of {dtype} "
                        f"({header + expected} bytes) but it has {total_size} bytes")
-    # ... and what reading it needs: its own bytes, then a float32 copy unless it is float32 already.
-    converted = dtype != np.dtype(np.float32)
-    problem = allocation_problem(count, f"shape {shape} of {dtype}", dtype.itemsize, converted)
-    if problem:
-        raise _Refused(f"is too large: {problem}")
-    if size_is_real:  # a raw file or a stored member: total_size is what the file really holds
-        data = read_into_buffer(stream, expected)
-        if stream.read(1):
-            data = None
-    else:  # a deflated member: its declared size is only a claim
-        data = read_at_most(stream, expected + 1)
-    if data is None or len(data) != expected:
-        raise _Refused(f"does not hold the {expected} bytes of data its header claims")
-    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return shape, fortran, dtype, header
 
 
 class _Refused(ValueError):
@@ -170,18 +179,8 @@ def _examples(path: Path, key: str, array: np.ndarray) -> tuple[torch.Tensor, st
         if max(-lo, hi) > _FLOAT32_MAX:
             raise bad(path, f"array '{key}' has values {lo:g}..{hi:g}, beyond the float32 range "
                             f"±{_FLOAT32_MAX:.1e} it is trained in")
-    shape = array.shape
-    if array.ndim == 2:
-        kind = "points" if shape[1] == 2 else "vector"
-    elif array.ndim == 3:
-        kind, array = "image", array[:, None]  # (n, H, W) → (n, 1, H, W)
-    elif array.ndim == 4 and shape[1] in (1, 3):
-        kind = "image"
-    elif array.ndim == 4 and shape[3] in (1, 3):
-        kind, array = "image", array.transpose(0, 3, 1, 2)  # (n, H, W, C) → (n, C, H, W)
-    else:
-        raise bad(path, f"cannot tell the kind of data from the shape {shape} of '{key}': expected "
-                        "(n, d), (n, H, W), (n, C, H, W) or (n, H, W, C) with C = 1 or 3")
+    kind, layout = array_layout(path, key, array.shape)
+    array = to_layout(array, layout)
     if kind == "image" and array.dtype.kind in "iu":
         lo, hi = array.min(), array.max()
         if lo < 0 or hi > 255:
@@ -197,6 +196,29 @@ def _examples(path: Path, key: str, array: np.ndarray) -> tuple[torch.Tensor, st
     return torch.from_numpy(np.ascontiguousarray(values)), kind
 
 
+def array_layout(path: Path, key: str, shape: tuple[int, ...]) -> tuple[str, str]:
+    r"""(kind, layout) of an array of ``shape``: layout ``plain``, ``grey`` (n, H, W) or ``nhwc``."""
+    if len(shape) == 2:
+        return ("points" if shape[1] == 2 else "vector"), "plain"
+    if len(shape) == 3:
+        return "image", "grey"
+    if len(shape) == 4 and shape[1] in (1, 3):
+        return "image", "plain"
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return "image", "nhwc"
+    raise bad(path, f"cannot tell the kind of data from the shape {shape} of '{key}': expected "
+                    "(n, d), (n, H, W), (n, C, H, W) or (n, H, W, C) with C = 1 or 3")
+
+
+def to_layout(array: np.ndarray, layout: str) -> np.ndarray:
+    r"""Rows of an array in ``layout`` as (n, C, H, W) images or (n, d) rows (a view, no copy)."""
+    if layout == "grey":
+        return array[:, None]  # (n, H, W) → (n, 1, H, W)
+    if layout == "nhwc":
+        return array.transpose(0, 3, 1, 2)  # (n, H, W, C) → (n, C, H, W)
+    return array
+
+
 def _labels(path: Path, key: str, array: np.ndarray, n: int, x_key: str) -> torch.Tensor:
     if array.dtype.kind not in "iu" or array.ndim != 1:
         raise bad(path, f"labels '{key}' must be a 1-D integer array, got {array.dtype} of shape {array.shape}")
@@ -208,6 +230,11 @@ def _labels(path: Path, key: str, array: np.ndarray, n: int, x_key: str) -> torc
 def load_array_file(path: Path, seed: int) -> Dataset:
     r"""Read a ``.npy`` or ``.npz`` file (see the module docstring)."""
     if path.suffix.lower() == ".npy":
+        from latentzoo.data.streaming import open_npy_lazily
+
+        lazy = open_npy_lazily(path, seed)  # larger than memory allows: read batch by batch
+        if lazy is not None:
+            return lazy
         arrays = {"x": read_npy(path)}
     else:
         arrays = read_npz(path)

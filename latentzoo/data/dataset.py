@@ -25,8 +25,9 @@ class Dataset:
         Built-in name or the path it was read from.
     kind : str
         One of ``vector``, ``image``, ``signal``, ``points``.
-    x_train, x_test : Tensor
-        float32, shape (n, *shape).
+    x_train, x_test : Tensor or LazyRows
+        float32, shape (n, *shape); a ``.npy`` larger than memory allows is read lazily
+        (:class:`latentzoo.data.streaming.LazyRows`: indexing reads those rows from the file).
     y_train, y_test : Tensor or None
         int64 class labels, shape (n,), when the data has them.
     extras : dict
@@ -49,8 +50,9 @@ class Dataset:
             x = getattr(self, split)
             if x.ndim < 2 or x.shape[0] == 0:
                 raise UserError(f"{name}: {split} is empty or has no feature axis")
-            # min and max carry any NaN or infinity, and cost far less than a full isfinite mask
-            if not torch.isfinite(torch.stack(torch.aminmax(x))).all():
+            # min and max carry any NaN or infinity, and cost far less than a full isfinite mask;
+            # rows read lazily from a file (data.streaming.LazyRows) know theirs from a chunked pass
+            if not torch.isfinite(torch.stack(x.aminmax() if is_lazy(x) else torch.aminmax(x))).all():
                 raise UserError(f"{name}: {split} contains NaN or infinite values")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise UserError(
@@ -97,6 +99,11 @@ class Dataset:
         )
 
 
+def is_lazy(x) -> bool:
+    """True for examples read from a file batch by batch (:class:`latentzoo.data.streaming.LazyRows`)."""
+    return getattr(x, "is_lazy", False)
+
+
 def _check_class_indices(name: str, y: torch.Tensor, split: str) -> None:
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool or y.ndim != 1:
         raise UserError(f"{name}: labels of {split} must be a 1-D tensor of integers, got {y.dtype} {tuple(y.shape)}")
@@ -110,11 +117,15 @@ def _check_class_indices(name: str, y: torch.Tensor, split: str) -> None:
 
 def split_train_test(x, y, seed: int, test_fraction: float = 0.2):
     """Deterministic random split (same seed, same split)."""
-    n = x.shape[0]
+    train, test = split_indices(x.shape[0], seed, test_fraction)
+    return x[train], x[test], (None if y is None else y[train]), (None if y is None else y[test])
+
+
+def split_indices(n: int, seed: int, test_fraction: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) row indices of :func:`split_train_test`: a permutation drawn from ``seed``."""
     if n < 2:
         raise UserError(f"need at least 2 examples to split into train and test, got {n}")
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
     n_test = max(1, int(round(n * test_fraction)))
-    test, train = perm[:n_test], perm[n_test:]
-    return x[train], x[test], (None if y is None else y[train]), (None if y is None else y[test])
+    return perm[n_test:], perm[:n_test]

@@ -48,7 +48,7 @@ class Run:
     wrapped: torch.nn.Module          # the model behind Fabric's wrapper (DDP), or the model itself
     dataset: object
     config: object
-    batches: TensorBatches
+    batches: TensorBatches            # or data.streaming.StreamingBatches (same interface)
     optimizers: dict
     schedulers: list
     backward: object
@@ -70,7 +70,7 @@ def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None) -> R
     if config.batch_size % world:
         raise UserError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
     model = model.to(fabric.device)
-    batches = TensorBatches(dataset.x_train.to(fabric.device), config.batch_size // world, seed, rank, world)
+    batches = _batches(fabric, model, dataset, config.batch_size // world, seed)
     optimizers, schedulers = model.configure_optimizers(config.epochs * len(batches))
     active = [o for o in optimizers.values() if o is not None]
     if not active and world > 1:
@@ -87,6 +87,21 @@ def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None) -> R
         torch.manual_seed(seed + 7919 * rank)  # different augmentations / noise on each rank
     return Run(fabric, model, wrapped, dataset, config, batches, optimizers, schedulers, backward, out_dir,
                check_grads=getattr(fabric.strategy.precision, "scaler", None) is None)
+
+
+def _batches(fabric, model, dataset, batch_size: int, seed: int):
+    """This rank's batches: of the split on the device, or read from the file batch by batch when lazy."""
+    from latentzoo.data import is_lazy
+
+    world, rank = fabric.world_size, fabric.global_rank
+    if not is_lazy(dataset.x_train):
+        return TensorBatches(dataset.x_train.to(fabric.device), batch_size, seed, rank, world)
+    if not getattr(model, "streams", False):
+        raise UserError(f"{model.name} cannot yet train on data read lazily from a file larger than memory "
+                        f"({printable(dataset.name)}); linear-ae can, or set LATENTZOO_STREAM=0 to load it whole")
+    from latentzoo.data.streaming import StreamingBatches
+
+    return StreamingBatches(dataset.x_train, batch_size, seed, rank, world, fabric.device)
 
 
 def restore(run: Run) -> TrainState:
