@@ -281,7 +281,7 @@ def _as_dataset(data):
     """A latentzoo Dataset (anything with x_train and x_test passes as it is)."""
     if hasattr(data, "x_train") and hasattr(data, "x_test"):
         return data
-    from latentzoo.api import as_dataset
+    from latentzoo.data.python_data import as_dataset
 
     return as_dataset(data)
 

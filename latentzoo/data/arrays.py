@@ -230,11 +230,6 @@ def _labels(path: Path, key: str, array: np.ndarray, n: int, x_key: str) -> torc
 def load_array_file(path: Path, seed: int) -> Dataset:
     r"""Read a ``.npy`` or ``.npz`` file (see the module docstring)."""
     if path.suffix.lower() == ".npy":
-        from latentzoo.data.streaming import open_npy_lazily
-
-        lazy = open_npy_lazily(path, seed)  # larger than memory allows: read batch by batch
-        if lazy is not None:
-            return lazy
         arrays = {"x": read_npy(path)}
     else:
         arrays = read_npz(path)

@@ -47,12 +47,14 @@ def _dispatch(path: Path, seed: int) -> Dataset:
     from latentzoo.data.cifar import cifar_layout, load_cifar_folder
     from latentzoo.data.idx import idx_files, load_idx_folder
     from latentzoo.data.image_folder import is_image_folder, load_image_folder
+    from latentzoo.data.streaming import open_npy_lazily
 
     if not path.exists():
         raise bad(path, "no such file or folder")
     if path.is_file():
         if path.suffix.lower() in ARRAY_SUFFIXES:
-            return load_array_file(path, seed)
+            lazy = open_npy_lazily(path, seed) if path.suffix.lower() == ".npy" else None
+            return lazy if lazy is not None else load_array_file(path, seed)  # lazy: larger than memory allows
         raise bad(path, f"unknown file format '{path.suffix or path.name}' (expected {'; '.join(FORMATS)})")
     if not path.is_dir():
         raise bad(path, "is neither a regular file nor a folder")
