@@ -210,3 +210,9 @@ def resolution_timing(history: list[dict]) -> dict[int, tuple[float, int]]:
         if probed:
             return {r: (t, 1) for r, t in probed.items()}
     return {r: (s, n) for r, (s, n) in out.items()}
+
+
+def pooled_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Images averaged over 4×4 blocks and flattened: a cheap feature space for quick Fréchet checks
+    (``feature_extractor=latentzoo.gan.progressive:pooled_pixels``)."""
+    return F.avg_pool2d(x, 4).flatten(1)
