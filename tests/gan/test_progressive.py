@@ -104,7 +104,7 @@ def test_resume_mid_stage_keeps_resolution_and_alpha():
 
 
 def test_short_32x32_run_grows_on_schedule_and_lowers_the_frechet_distance():
-    data = _digits32(128, 128)
+    data = _digits32(96, 128)
     options = {"epochs": 5, "lr": 2e-3, "ema": 0.0, "r1": 1.0, "feature_extractor": "latentzoo.gan.progressive:pooled_pixels"}
     torch.manual_seed(0)
     untrained = _model(data, **options).eval()
@@ -115,7 +115,18 @@ def test_short_32x32_run_grows_on_schedule_and_lowers_the_frechet_distance():
                         progress=False)
     assert [h["resolution"] for h in model.history] == [4, 8, 16, 32, 32]
     assert int(model.generator.level) == 3 and float(model.generator.alpha) == 1.0
-    print(before, model.metrics["frechet_distance"])
     assert model.metrics["frechet_distance"] < 0.8 * before
     slow = model.metrics["diagnosis"][3]
     assert "4×4" in slow["evidence"] and "32×32" in slow["evidence"] and "pixels^" in slow["evidence"]
+
+
+def test_progressive_needs_convolutional_image_networks():
+    from latentzoo.data.builtin import ring8
+    from latentzoo.errors import UserError
+
+    data = ring8(0)
+    with pytest.raises(UserError, match="progressive=true"):
+        GAN.check(GAN.Config(**{**GAN.recipe(data), "progressive": True}), data)
+    images = _digits32(8, 8)
+    with pytest.raises(UserError, match="conv=true"):
+        GAN.check(GAN.Config(**{**GAN.recipe(images), "progressive": True, "conv": False}), images)
