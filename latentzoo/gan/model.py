@@ -17,6 +17,10 @@ Per step (phases ``discriminator`` then ``generator``; the generator steps once 
   ``gp`` · E(‖∇D(x̂)‖ − 1)² (WGAN-GP) and (``r1``/2) · E‖∇_y D(y)‖² (R1);
 * generator: :func:`~latentzoo.gan.losses.generator_loss` on D(G(η)).
 
+Progressive growing (``progressive=true``, images; :mod:`latentzoo.gan.progressive`): G and D
+grow from 4×4 to the full resolution, ``progressive_stages`` epochs per resolution, new layers
+faded in; ``channels_last=true`` puts the image networks in that memory format.
+
 Remedies (all ``--set`` keys): the loss (non-saturating, Wasserstein, hinge, least-squares),
 ``n_critic``, ``lr_g``/``lr_d`` (TTUR), ``gp``, ``r1``, ``spectral_norm`` on every layer of D,
 ``pack`` (PacGAN: D sees ``pack`` samples at once, concatenated), ``ema`` (an exponential moving
@@ -193,13 +197,7 @@ class GAN(LatentModel):
         self.progressive = self.image and c.progressive
         self.full_height = data.shape[1] if data.kind == "image" else None
         if self.progressive:
-            self.generator = self.network("generator", lambda: progressive.ProgressiveGenerator(
-                c.latent_dim, data.shape, hidden=width))
-            d_net = self.network("discriminator", lambda: progressive.ProgressiveDiscriminator(
-                (data.shape[0] * c.pack, *data.shape[1:]), hidden=width))
-            # discriminator steps taken and steps per epoch (known after the first): the schedule's clock
-            self.register_buffer("grow_steps", torch.zeros((), dtype=torch.long))
-            self.register_buffer("steps_per_epoch", torch.zeros((), dtype=torch.long))
+            self.generator, d_net = self._progressive_networks(c, data, width)
         elif self.image:
             self.generator = self.network("generator", lambda: _Sigmoid(ConvDecoder(c.latent_dim, data.shape,
                                                                                     hidden=width)))
@@ -243,6 +241,17 @@ class GAN(LatentModel):
         self.diagnosis: list[dict] | None = None
 
     # ---- helpers -------------------------------------------------------------------
+    def _progressive_networks(self, c: GANConfig, data, width: int) -> tuple[nn.Module, nn.Module]:
+        """G and D of :mod:`latentzoo.gan.progressive` (a user's given networks win), and the schedule's clock:
+        discriminator steps taken and steps per epoch (known after the first), in buffers."""
+        generator = self.network("generator", lambda: progressive.ProgressiveGenerator(
+            c.latent_dim, data.shape, hidden=width))
+        d_net = self.network("discriminator", lambda: progressive.ProgressiveDiscriminator(
+            (data.shape[0] * c.pack, *data.shape[1:]), hidden=width))
+        self.register_buffer("grow_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("steps_per_epoch", torch.zeros((), dtype=torch.long))
+        return generator, d_net
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """η ~ P_simple, shape (n, latent_dim), on the model's device: N(0, I) or U[−1, 1]^latent_dim."""
         shape = (n, self.config.latent_dim)
