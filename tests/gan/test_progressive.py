@@ -130,3 +130,18 @@ def test_progressive_needs_convolutional_image_networks():
     images = _digits32(8, 8)
     with pytest.raises(UserError, match="conv=true"):
         GAN.check(GAN.Config(**{**GAN.recipe(images), "progressive": True, "conv": False}), images)
+
+
+def test_channels_last_changes_the_memory_format_not_the_function():
+    data = _digits32(8, 8)
+    torch.manual_seed(0)
+    plain = _model(data, progressive=False)
+    torch.manual_seed(0)
+    fast = _model(data, progressive=False, channels_last=True)
+    conv = fast.generator.net.net[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.generator.net.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    z, x = torch.randn(4, 8), data.x_train[:4]
+    plain.eval(), fast.eval()
+    torch.testing.assert_close(fast.generator(z), plain.generator(z))
+    torch.testing.assert_close(fast._d(x), plain._d(x))
