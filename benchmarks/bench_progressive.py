@@ -16,7 +16,7 @@ engine times them), not the evaluation. The table gives, per run, the time per i
 resolution and the training time to first reach each Fréchet-distance target.
 
     python benchmarks/bench_progressive.py --idx PATH_TO_FASHION_MNIST_FOLDER
-    python benchmarks/bench_progressive.py --idx DIR --train 1024 --epochs 12 --stages 2
+    python benchmarks/bench_progressive.py --idx DIR --train 256 --epochs 6 --stages 1 --hidden 8
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--targets", type=float, nargs="*", default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared machine more are slower)")
     a = p.parse_args()
+    torch.set_num_threads(a.threads)
     data = fashion32(a.idx, a.train, 512)
     base = {**GAN.recipe(data), "epochs": a.epochs, "hidden": a.hidden, "latent_dim": 32, "batch_size": 64,
             "lr": 1e-3, "ema": 0.0, "r1": 1.0, "feature_extractor": "latentzoo.gan.progressive:pooled_pixels"}
