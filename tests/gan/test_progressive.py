@@ -104,7 +104,7 @@ def test_resume_mid_stage_keeps_resolution_and_alpha():
 
 
 def test_short_32x32_run_grows_on_schedule_and_lowers_the_frechet_distance():
-    data = _digits32(96, 128)
+    data = _digits32(128, 128)
     options = {"epochs": 5, "lr": 2e-3, "ema": 0.0, "r1": 1.0, "feature_extractor": "latentzoo.gan.progressive:pooled_pixels"}
     torch.manual_seed(0)
     untrained = _model(data, **options).eval()
