@@ -13,7 +13,8 @@ Signals (recorded per generator update by :class:`latentzoo.gan.model.GAN`, or b
 * ``d_loss``, ``g_loss``, ``real_logit``, ``fake_logit`` the players' losses and outputs;
 * per epoch: ``modes_covered`` (mixtures) or ``diversity_ratio`` (mean pairwise distance of
   samples / the same for real data);
-* time spent in the discriminator's step, the generator's step and outside both (data, loop).
+* time spent in the discriminator's step, the generator's step and outside both (data, loop),
+  and per resolution trained (``resolution`` in the history) or probed.
 
 Two detectors are statistical tests with a stated error rate, measured on simulated runs whose
 state is known (``tests/gan/test_diagnosis_rates.py`` recomputes the counts written in
@@ -54,9 +55,10 @@ DIVERSITY_FLOOR = 0.5
 DIVERSITY_DROP = 0.7
 TREND_ALPHA = 0.05
 TREND_MIN_EPOCHS = 4
-# slow training: share of time outside the two players, and discriminator/generator time ratio
-OVERHEAD_SHARE = 0.5
-D_OVER_G = 5.0
+# slow training: full resolution from which progressive growing is recommended, and the largest
+# exponent β of time per image ∝ pixels^β that the pixel count warrants
+PROGRESSIVE_MIN = 32
+PIXEL_EXPONENT = 1.0
 
 # Rates measured by tests/gan/test_diagnosis_rates.py (seeded; the test recomputes these counts).
 # Oscillation: runs of 4 signals, 200 runs per model, lengths 256/512/1024/4096 steps in turn;
@@ -335,13 +337,37 @@ def detect_mode_collapse(modes_covered=None, modes_total: int | None = None, div
     return _finding(name, False, "no coverage or diversity signal recorded", remedy)
 
 
-def detect_slow_training(data_seconds: float, discriminator_seconds: float, generator_seconds: float,
-                         samples: int, n_critic: int = 1) -> dict:
-    r"""Slow training: throughput, and where the time goes (data and loop, discriminator, generator).
+def seconds_per_image(resolutions: dict | None) -> dict[int, float]:
+    """{resolution: seconds per image} from {resolution: (seconds, images)} (resolutions without images dropped)."""
+    return {int(r): s / n for r, (s, n) in sorted((resolutions or {}).items()) if n > 0 and s > 0}
 
-    Detected when the time outside both players' steps (data, loop, logging) is at least
-    ``OVERHEAD_SHARE`` (50%) of the total, or when the discriminator's steps take more than
-    ``D_OVER_G`` (5×) the generator's.
+
+def pixel_exponent(per_image: dict[int, float]) -> float | None:
+    r"""β of t ∝ pixels^β: least-squares slope of log(s/image) on log(r²) over the resolutions r.
+
+    β = 1: the time per image grows as the pixel count does; β > 1: faster than it warrants.
+    None with fewer than two resolutions."""
+    if len(per_image) < 2:
+        return None
+    x = np.log(np.array(list(per_image), dtype=np.float64) ** 2)
+    y = np.log(np.array(list(per_image.values()), dtype=np.float64))
+    x = x - x.mean()
+    return float(x @ (y - y.mean()) / (x @ x))
+
+
+def detect_slow_training(data_seconds: float, discriminator_seconds: float, generator_seconds: float,
+                         samples: int, n_critic: int = 1, resolutions: dict | None = None,
+                         full_resolution: int | None = None, progressive: bool = False) -> dict:
+    r"""Slow training of high-resolution models: seconds per image at each resolution, and its growth.
+
+    ``resolutions`` maps a resolution r (image height) to (seconds, images) trained or probed at r;
+    t_r = seconds/images. The growth exponent β (:func:`pixel_exponent`, t_r ∝ (r²)^β) tells
+    whether the time per image grows faster than the pixel count warrants. Detected when the
+    run's full resolution is at least ``PROGRESSIVE_MIN`` (32) and β > ``PIXEL_EXPONENT`` (1):
+    for a run that is not progressive the remedy is progressive growing (most images then cost
+    a fraction of the full resolution's time) with ``channels_last`` and ``--precision
+    bf16-mixed``; for a progressive one, the last two. The evidence also gives the throughput
+    and the shares of time in data/loop, discriminator and generator.
     """
     name = "slow_training"
     total = data_seconds + discriminator_seconds + generator_seconds
@@ -349,23 +375,29 @@ def detect_slow_training(data_seconds: float, discriminator_seconds: float, gene
         return _finding(name, False, "no timing recorded", "")
     share = {k: v / total for k, v in (("data/loop", data_seconds), ("discriminator", discriminator_seconds),
                                         ("generator", generator_seconds))}
-    throughput = samples / total
-    d_over_g = discriminator_seconds / generator_seconds if generator_seconds > 0 else math.inf
-    evidence = (f"{throughput:,.0f} samples/s; time: " +
-                ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items()) + f"; D/G time {d_over_g:.1f}×")
-    if share["data/loop"] >= OVERHEAD_SHARE:
-        return _finding(name, True, evidence,
-                        "the networks are idle most of the time: use larger batches, keep the data on the "
-                        "device, and log less often")
-    if d_over_g > D_OVER_G:
-        return _finding(name, True, evidence,
-                        f"the discriminator dominates (n_critic={n_critic}): use n_critic=1 with TTUR (lr_d > lr_g), "
-                        "r1 instead of gp (no interpolates), or a smaller discriminator")
-    return _finding(name, False, evidence, "mixed precision or more devices (--devices) if still too slow")
+    evidence = f"{samples / total:,.0f} samples/s; time: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in share.items())
+    per_image = seconds_per_image(resolutions)
+    if per_image:
+        evidence += "; s/image at " + ", ".join(f"{r}×{r} {t:.3g}" for r, t in per_image.items())
+    beta = pixel_exponent(per_image)
+    tools = "channels_last=true and --precision bf16-mixed (on GPUs with bfloat16)"
+    if beta is None:
+        return _finding(name, False, evidence + "; growth with resolution not measured (one resolution)",
+                        ("progressive=true for images of 32×32 or more; " if not progressive else "") + tools)
+    evidence += f"; time per image ∝ pixels^{beta:.2f}"
+    high = (full_resolution or max(per_image)) >= PROGRESSIVE_MIN
+    detected = high and beta > PIXEL_EXPONENT
+    if progressive:
+        return _finding(name, detected, evidence + " (progressive growing on)", tools)
+    remedy = ("progressive growing (progressive=true, progressive_stages=epochs per resolution): most images are "
+              "then trained at a fraction of the full resolution's cost; " + tools)
+    return _finding(name, detected, evidence, remedy)
 
 
 def diagnose(signals: dict, modes_covered=None, modes_total=None, diversity_ratio=None,
-             timing: dict | None = None, n_critic: int = 1, g_grad_peak: float | None = None) -> list[dict]:
+             timing: dict | None = None, n_critic: int = 1, g_grad_peak: float | None = None,
+             resolutions: dict | None = None, full_resolution: int | None = None,
+             progressive: bool = False) -> list[dict]:
     """All four findings, in the order of the seed (see :data:`NAMES`)."""
     osc_keys = [k for k in ("fake_logit", "real_logit", "d_loss", "g_loss", "generator_output") if k in signals]
     timing = timing or {}
@@ -374,5 +406,6 @@ def diagnose(signals: dict, modes_covered=None, modes_total=None, diversity_rati
         detect_oscillation({k: signals[k] for k in osc_keys}),
         detect_mode_collapse(modes_covered, modes_total, diversity_ratio),
         detect_slow_training(timing.get("data", 0.0), timing.get("discriminator", 0.0),
-                             timing.get("generator", 0.0), timing.get("samples", 0), n_critic),
+                             timing.get("generator", 0.0), timing.get("samples", 0), n_critic,
+                             resolutions, full_resolution, progressive),
     ]

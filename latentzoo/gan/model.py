@@ -17,6 +17,10 @@ Per step (phases ``discriminator`` then ``generator``; the generator steps once 
   ``gp`` · E(‖∇D(x̂)‖ − 1)² (WGAN-GP) and (``r1``/2) · E‖∇_y D(y)‖² (R1);
 * generator: :func:`~latentzoo.gan.losses.generator_loss` on D(G(η)).
 
+Progressive growing (``progressive=true``, images; :mod:`latentzoo.gan.progressive`): G and D
+grow from 4×4 to the full resolution, ``progressive_stages`` epochs per resolution, new layers
+faded in; ``channels_last=true`` puts the image networks in that memory format.
+
 Remedies (all ``--set`` keys): the loss (non-saturating, Wasserstein, hinge, least-squares),
 ``n_critic``, ``lr_g``/``lr_d`` (TTUR), ``gp``, ``r1``, ``spectral_norm`` on every layer of D,
 ``pack`` (PacGAN: D sees ``pack`` samples at once, concatenated), ``ema`` (an exponential moving
@@ -44,7 +48,7 @@ from torch import nn
 
 from latentzoo.ema import update_average, warmup_decay
 from latentzoo.errors import UserError
-from latentzoo.gan import diagnostics, metrics
+from latentzoo.gan import diagnostics, metrics, progressive
 from latentzoo.gan.losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty
 from latentzoo.gan.metrics import EVAL_SEED
 from latentzoo.model import LatentModel, ModelConfig, adam
@@ -80,6 +84,11 @@ class GANConfig(ModelConfig):
     conv: bool = Field(True, description="DCGAN convolutions for images (MLP otherwise)")
     feature_extractor: str | None = Field(
         None, description="package.module:function mapping examples to features for FD/precision/recall")
+    progressive: bool = Field(False, description="images: progressive growing from 4x4 up to full resolution, "
+                              "new layers faded in (Karras et al. 2018)")
+    progressive_stages: int = Field(2, ge=0, description="progressive: epochs per resolution (fade-in over the "
+                                    "first half; the last lasts to the end); 0: the same networks, no growing")
+    channels_last: bool = Field(False, description="images: networks in channels_last memory format")
 
 
 class _Packed(nn.Module):
@@ -168,6 +177,8 @@ class GAN(LatentModel):
         if len(data.x_test) <= 3:
             raise UserError(f"{data.name}: the GAN's precision/recall (k = 3 nearest neighbours) needs more than 3 "
                             f"test examples, got {len(data.x_test)}")
+        if config.progressive and not (data.kind == "image" and config.conv):
+            raise UserError("progressive=true grows convolutional image networks: it needs image data and conv=true")
         if config.batch_size < 2 * config.pack:
             raise UserError(f"pack={config.pack} needs batch_size >= {2 * config.pack} "
                             f"(got batch_size={config.batch_size})")
@@ -182,7 +193,11 @@ class GAN(LatentModel):
         self.dim = math.prod(data.shape)
         self.image = data.kind == "image" and c.conv and data.shape[1] % 4 == 0 and data.shape[2] % 4 == 0
         width = min(c.hidden, 64)
-        if self.image:
+        self.progressive = self.image and c.progressive
+        self.full_height = data.shape[1] if data.kind == "image" else None
+        if self.progressive:
+            self.generator, d_net = self._progressive_networks(c, data, width)
+        elif self.image:
             self.generator = self.network("generator", lambda: _Sigmoid(ConvDecoder(c.latent_dim, data.shape,
                                                                                     hidden=width)))
             d_net = self.network("discriminator", lambda: ConvEncoder((data.shape[0] * c.pack, *data.shape[1:]), 1,
@@ -199,6 +214,9 @@ class GAN(LatentModel):
                 if isinstance(m, (nn.Linear, nn.Conv2d)):
                     nn.utils.parametrizations.spectral_norm(m)
         self.discriminator = _Packed(d_net, c.pack, self.image)
+        if self.image and c.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         # Points, vectors and signals are standardised (per-feature mean, one scalar std) so that one
         # recipe fits data of any scale: D sees (x − mean)/std, samples are mean + std·G(η).
         self.standardise = data.kind != "image"
@@ -208,6 +226,8 @@ class GAN(LatentModel):
         self.generator_ema = copy.deepcopy(self.generator) if c.ema > 0 else None
         if self.generator_ema is not None:
             self.generator_ema.requires_grad_(False)
+        if self.progressive:
+            self._grow(c)                                # (0, 1), or (L, 1) without growing
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         # The last SIGNAL_STEPS values of each per-step signal, saved with the weights and checkpoints
         # so that the diagnosis of a loaded or resumed run reads the same signals.
@@ -220,6 +240,17 @@ class GAN(LatentModel):
         self.diagnosis: list[dict] | None = None
 
     # ---- helpers -------------------------------------------------------------------
+    def _progressive_networks(self, c: GANConfig, data, width: int) -> tuple[nn.Module, nn.Module]:
+        """G and D of :mod:`latentzoo.gan.progressive` (a user's given networks win), and the schedule's clock:
+        discriminator steps taken and steps per epoch (known after the first), in buffers."""
+        generator = self.network("generator", lambda: progressive.ProgressiveGenerator(
+            c.latent_dim, data.shape, hidden=width))
+        d_net = self.network("discriminator", lambda: progressive.ProgressiveDiscriminator(
+            (data.shape[0] * c.pack, *data.shape[1:]), hidden=width))
+        self.register_buffer("grow_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("steps_per_epoch", torch.zeros((), dtype=torch.long))
+        return generator, d_net
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """η ~ P_simple, shape (n, latent_dim), on the model's device: N(0, I) or U[−1, 1]^latent_dim."""
         shape = (n, self.config.latent_dim)
@@ -257,6 +288,12 @@ class GAN(LatentModel):
             x = data.x_train.double()
             self.data_mean.copy_(x.mean(0).float())
             self.data_std.copy_(x.std().float())
+        self._probe = {}
+        if (self.image and not self.progressive and data.shape[1] >= diagnostics.PROGRESSIVE_MIN
+                and "generator" not in self.given_networks):      # how time per image grows with resolution
+            self._probe = progressive.probe_seconds_per_image(self.config.latent_dim, data.shape,
+                                                              min(self.config.hidden, 64),
+                                                              min(self.config.batch_size, 64), self.device)
 
     def forward(self, x: torch.Tensor, phase: str = "discriminator"):
         c = self.config
@@ -309,7 +346,19 @@ class GAN(LatentModel):
         n = self.config.n_critic
         return self.phases if (step + 1) % n == 0 else ("discriminator",)
 
+    def _grow(self, config: GANConfig | None = None) -> None:
+        """(level, α) of the progressive networks for the next step (:func:`progressive.schedule`)."""
+        level, alpha = progressive.schedule(int(self.grow_steps), int(self.steps_per_epoch),
+                                            (config or self.config).progressive_stages,
+                                            self.discriminator.net.levels)
+        for net in (self.generator, self.generator_ema, self.discriminator.net):
+            if hasattr(net, "set_progress"):
+                net.set_progress(level, alpha)
+
     def after_optimizer_step(self, phase: str) -> None:
+        if phase == "discriminator" and self.progressive:
+            self.grow_steps += 1
+            self._grow()
         if phase == "generator":
             grads = [p.grad for p in self.generator.parameters() if p.grad is not None]
             if grads:
@@ -322,7 +371,16 @@ class GAN(LatentModel):
         self.ema_updates += 1
 
     def on_epoch_end(self, epoch: int, data) -> dict:
-        record = {}
+        record = {"resolution": data.shape[1]} if self.image else {}   # the height the epoch trained at
+        if epoch == 0:
+            record.update({f"{progressive.PROBE_KEY}{r}": t for r, t in getattr(self, "_probe", {}).items()})
+        if self.progressive:
+            if int(self.steps_per_epoch) == 0:
+                self.steps_per_epoch.fill_(int(self.grow_steps) // (epoch + 1))
+            last = progressive.schedule(int(self.grow_steps) - 1, int(self.steps_per_epoch),
+                                        self.config.progressive_stages, self.discriminator.net.levels)[0]
+            record["resolution"] = self.discriminator.net.resolution(last)
+            self._grow()
         samples = self.sample(EVAL_SAMPLES if self.mixture else 512, torch.Generator().manual_seed(EVAL_SEED))
         if self.mixture is not None:
             m = metrics.mode_metrics(samples, *self.mixture)
@@ -370,7 +428,10 @@ class GAN(LatentModel):
         return diagnostics.diagnose(self.signals(history), coverage or None,
                                     self.mixture[0].shape[0] if self.mixture else None, diversity or None,
                                     timing, self.config.n_critic,
-                                    g_grad_peak=max(epoch_grad_norms) if epoch_grad_norms else None)
+                                    g_grad_peak=max(epoch_grad_norms) if epoch_grad_norms else None,
+                                    resolutions=progressive.resolution_timing(history) or None,
+                                    full_resolution=self.full_height,
+                                    progressive=self.progressive and self.config.progressive_stages > 0)
 
     def evaluate(self, data, history: list[dict]) -> dict:
         out = {}
