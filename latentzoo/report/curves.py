@@ -34,7 +34,7 @@ _CURVE_STYLE = {
     "axes.titlesize": 10, "axes.titleweight": "bold", "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
     "legend.frameon": False, "figure.facecolor": "white",
 }
-_SKIP_CURVE_KEYS = {"epoch", "seconds", "step", "timed_samples"}
+_SKIP_CURVE_KEYS = {"epoch", "seconds", "step", "timed_samples", "resolution"}
 _HELD_OUT = ("test_", "val_")
 MAX_PANELS = 12
 
