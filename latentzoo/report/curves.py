@@ -62,7 +62,7 @@ def _curve_keys(histories: list[list[dict]]) -> list[str]:
     for history in histories:
         for record in history:
             for k, v in record.items():
-                if isinstance(k, str) and k not in _SKIP_CURVE_KEYS and is_number(v):
+                if isinstance(k, str) and k not in _SKIP_CURVE_KEYS and not k.startswith("probe_") and is_number(v):
                     keys.setdefault(k, None)
     return [k for k in keys if any(_series(h, k)[1] for h in histories)]
 
