@@ -33,6 +33,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from latentzoo import distributed
 from latentzoo.autoencoders.base import autoencoder_figures, code_sparsity, in_chunks, squared_error
 from latentzoo.autoencoders.losses import sparse_coding_objective
 from latentzoo.errors import UserError
@@ -135,7 +136,7 @@ def _support_newton(u: torch.Tensor, gram: torch.Tensor, corr0: torch.Tensor, la
 @torch.no_grad()
 def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: torch.Tensor | None = None,
                   tol: float = 1e-4, max_iter: int = 1000, fista_steps: int = 25, newton_steps: int = 5,
-                  return_info: bool = False):
+                  return_info: bool = False, all_reduce=None):
     r"""The codes U minimising ‖X − UD‖²_F + λ‖U‖₁ for a fixed dictionary D (batched lasso).
 
     Every example is an independent lasso, and all of them are solved at once with matrix
@@ -177,6 +178,10 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: t
     return_info : bool
         Also return ``{"iterations", "rounds", "relative_gap" (Σ gap / Σ F),
         "uncertified" (examples left when max_iter stopped it, else 0)}``.
+    all_reduce : callable, optional
+        Sums a tensor over the ranks of a data-parallel run (each holding a block of one batch):
+        the stopping certificate is then that of the whole batch, so every rank runs the same
+        rounds and each example's code is the one a single process would compute.
 
     Returns
     -------
@@ -205,6 +210,9 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: t
         codes[active] = u
         # Stop once the total is certified: Σₙ gapₙ ≤ tol · Σₙ F(uₙ) ⇒ F(U) ≤ (1 + tol) min F.
         total_gap, total_objective = done_gap + float(gap.sum()), done_objective + float(objective.sum())
+        if all_reduce is not None:   # Σ over the ranks: the certificate of the global batch
+            totals = torch.tensor([total_gap, total_objective], dtype=torch.float64, device=x.device)
+            total_gap, total_objective = all_reduce(totals).tolist()
         if total_gap <= tol * total_objective or iterations >= max_iter:
             break
         # Examples certified on their own (gapₙ ≤ tol · F(uₙ)) leave the batch.
@@ -396,7 +404,8 @@ class SparseCoding(LatentModel):
     def forward(self, x, phase="main"):
         c = self.config
         xp = self.preprocess(x)
-        codes = sparse_encode(xp, self.dictionary, c.lam, tol=c.tol, max_iter=c.max_iter)
+        reduce = distributed.all_sum if distributed.is_distributed() else None   # several ranks: one batch
+        codes = sparse_encode(xp, self.dictionary, c.lam, tol=c.tol, max_iter=c.max_iter, all_reduce=reduce)
         per_example = ((xp - codes @ self.dictionary).pow(2).sum(1)
                        + c.lam * codes.abs().sum(1))                 # ‖x − uD‖² + λ‖u‖₁ before the update
         if self.training:
@@ -409,12 +418,14 @@ class SparseCoding(LatentModel):
         Forgetting factor of the mini-batch variant (Mairal et al. 2010, as in scikit-learn):
         with batch size η and t updates so far, θ = (t + 1)η if t < η − 1 else η² + t + 1 − η,
         β = (θ + 1 − η)/(θ + 1);  A ← βA + UᵀU/η,  B ← βB + UᵀX/η.
+        With several ranks η is the global batch and UᵀU, UᵀX are summed over the ranks, so every
+        rank holds the same statistics and dictionary after each step.
         """
-        eta, t = x.shape[0], int(self.updates)
+        eta, t = x.shape[0] * distributed.rank_world()[1], int(self.updates)
         theta = (t + 1) * eta if t < eta - 1 else eta**2 + t + 1 - eta
         beta = (theta + 1 - eta) / (theta + 1)
-        self.stat_a.mul_(beta).add_(codes.T @ codes / eta)             # A ← βA + UᵀU/η
-        self.stat_b.mul_(beta).add_(codes.T @ x / eta)                 # B ← βB + UᵀX/η
+        self.stat_a.mul_(beta).add_(distributed.all_sum(codes.T @ codes) / eta)   # A ← βA + UᵀU/η
+        self.stat_b.mul_(beta).add_(distributed.all_sum(codes.T @ x) / eta)       # B ← βB + UᵀX/η
         update_dictionary(self.dictionary, self.stat_a, self.stat_b)
         self._restart_unused_atoms(x, codes)
         self.updates += 1
@@ -424,6 +435,7 @@ class SparseCoding(LatentModel):
         unused = torch.nonzero(torch.diagonal(self.stat_a) <= 1e-10).squeeze(1)
         if len(unused) == 0:
             return
+        x, codes = distributed.gather(x), distributed.gather(codes)   # the worst examples of the global batch
         error = (x - codes @ self.dictionary).pow(2).sum(1)
         worst = torch.argsort(error, descending=True)[:len(unused)]
         fresh = x[worst]

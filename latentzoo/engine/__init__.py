@@ -201,6 +201,9 @@ def _write_config(out_dir, obj, data_spec, seed, config, dataset, fabric_options
 
 def _fabric(options: dict, phases: int, out_dir):
     """A Fabric for ``options``; several phases under DDP leave the other player without gradients."""
+    from latentzoo.distributed import check_launcher
+
+    check_launcher(options["num_nodes"])  # several nodes and no launcher would wait forever for the others
     nvml_check_set = "PYTORCH_NVML_BASED_CUDA_CHECK" in os.environ
     from lightning.fabric import Fabric
 
