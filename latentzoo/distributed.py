@@ -24,6 +24,7 @@ while the networks run in bfloat16 or float16 under autocast.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 
@@ -119,18 +120,22 @@ def all_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---- batch normalisation over the global batch ---------------------------------------------
-class GlobalBatchNorm(nn.SyncBatchNorm):
-    r"""Batch normalisation with the statistics of the global batch, on any device.
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    r"""Batch normalisation with the statistics of the global batch, for devices that
+    :class:`torch.nn.SyncBatchNorm` does not serve (the CPU, with gloo).
 
-    On CUDA (and the other devices :class:`torch.nn.SyncBatchNorm` supports) it is that class.
-    Elsewhere (CPU with gloo) the per-channel sums are all-reduced with gradients
-    (``torch.distributed.nn.functional.all_reduce``, whose backward sums over ranks):
-    μ = Σ x / n, σ² = Σ (x − μ)² / n over the n values of a channel in the global batch,
-    y = γ (x − μ) / √(σ² + ε) + β, and the running variance takes the unbiased σ² n/(n − 1).
+    The per-channel sums are all-reduced with gradients (``torch.distributed.nn.functional.all_reduce``,
+    whose backward sums over ranks): μ = Σ x / n, σ² = Σ (x − μ)² / n over the n values of a channel
+    in the global batch, y = γ (x − μ) / √(σ² + ε) + β; the running variance takes the unbiased
+    σ² n/(n − 1). With one process, or in eval mode, it is :class:`torch.nn.BatchNorm2d` itself.
     """
 
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if not (self.training and is_distributed()) or input.device.type in ("cuda", "hpu", "xpu"):
+        if not (self.training and is_distributed()):
             return super().forward(input)
         from torch.distributed.nn.functional import all_reduce
 
@@ -158,10 +163,15 @@ class GlobalBatchNorm(nn.SyncBatchNorm):
         self.running_var.lerp_(unbiased_var.to(self.running_var.dtype), factor)
 
 
-def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Every ``BatchNorm*d`` of ``module`` replaced by :class:`GlobalBatchNorm` (same parameters,
-    buffers and state-dict keys, so the weights load into the unconverted model)."""
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, nn.SyncBatchNorm):
+def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Every ``BatchNorm*d`` of ``module`` normalising with the global batch's statistics.
+
+    :class:`torch.nn.SyncBatchNorm` on CUDA, :class:`GlobalBatchNorm` elsewhere; the same
+    parameters, buffers and state-dict keys, so the weights load into the unconverted model.
+    """
+    if device.type in ("cuda", "hpu", "xpu"):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
         out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
                               module.track_running_stats)
         if module.affine:
@@ -172,7 +182,7 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
         out.training = module.training
         return out
     for name, child in module.named_children():
-        converted = convert_sync_batchnorm(child)
+        converted = convert_sync_batchnorm(child, device)
         if converted is not child:
             setattr(module, name, converted)
     return module
@@ -192,7 +202,10 @@ def configure_ddp(strategy, phases: int) -> None:
     if isinstance(strategy, DDPStrategy):
         kwargs = strategy._ddp_kwargs
         kwargs.setdefault("find_unused_parameters", phases > 1)
-        kwargs.setdefault("broadcast_buffers", False)
+        if "forward_sync_buffers" in inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters:
+            kwargs.setdefault("forward_sync_buffers", False)
+        else:
+            kwargs.setdefault("broadcast_buffers", False)
 
 
 # ---- launchers -----------------------------------------------------------------------------
@@ -200,16 +213,11 @@ def check_launcher(num_nodes: int) -> None:
     """Refuse ``num_nodes > 1`` when nothing starts the other nodes (it would wait forever)."""
     if num_nodes <= 1:
         return
-    from lightning.fabric.plugins.environments import (
-        KubeflowEnvironment,
-        LSFEnvironment,
-        SLURMEnvironment,
-        TorchElasticEnvironment,
-    )
+    from lightning.fabric.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
 
-    launched = (TorchElasticEnvironment.detect() or SLURMEnvironment.detect() or LSFEnvironment.detect()
-                or KubeflowEnvironment.detect())
-    if launched or ("NODE_RANK" in os.environ and "MASTER_ADDR" in os.environ):
+    launched = TorchElasticEnvironment.detect() or SLURMEnvironment.detect() or LSFEnvironment.detect()
+    by_hand = "MASTER_ADDR" in os.environ and ("NODE_RANK" in os.environ or "RANK" in os.environ)  # or Kubeflow
+    if launched or by_hand:
         return
     raise UserError(f"--num-nodes {num_nodes} needs a launcher that starts this command on every node: "
                     f"torchrun --nnodes {num_nodes} --node-rank I --master-addr HOST --master-port PORT -m "

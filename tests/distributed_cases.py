@@ -95,3 +95,27 @@ def relative_difference(a: dict, b: dict) -> tuple[float, str]:
         if d > worst:
             worst, where = d, k
     return worst, where
+
+
+def redundant_keys(model: torch.nn.Module) -> set[str]:
+    """State keys that no loss determines: the bias of a layer whose output goes straight into a batch
+    norm (which subtracts it again: its true gradient is exactly 0) and that batch norm's running mean
+    (which absorbs it).
+
+    Adam turns the rounding noise such a bias receives into steps of ±lr, in one process as in
+    several, so these entries random-walk and are left out of the comparisons.
+    """
+    from torch import nn
+
+    keys = set()
+    for name, module in model.named_modules():
+        children = list(module.named_children())
+        for (a_name, a), (b_name, b) in zip(children, children[1:]):
+            if isinstance(b, nn.modules.batchnorm._BatchNorm) and getattr(a, "bias", None) is not None:
+                prefix = f"{name}." if name else ""
+                keys |= {f"{prefix}{a_name}.bias", f"{prefix}{b_name}.running_mean"}
+    return keys
+
+
+def without(weights: dict, keys: set[str]) -> dict:
+    return {k: v for k, v in weights.items() if k not in keys}

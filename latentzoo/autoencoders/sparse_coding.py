@@ -402,6 +402,10 @@ class SparseCoding(LatentModel):
 
     @torch.no_grad()
     def forward(self, x, phase="main"):
+        with distributed.full_precision(x):    # exact solvers: never lowered by autocast
+            return self._forward(x)
+
+    def _forward(self, x):
         c = self.config
         xp = self.preprocess(x)
         reduce = distributed.all_sum if distributed.is_distributed() else None   # several ranks: one batch

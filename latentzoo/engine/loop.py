@@ -76,7 +76,7 @@ def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None, sync
     if config.batch_size % world:
         raise UserError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
     if world > 1 and sync_batchnorm:
-        convert_sync_batchnorm(model)
+        convert_sync_batchnorm(model, fabric.device)
     model = model.to(fabric.device)
     batches = TensorBatches(dataset.x_train.to(fabric.device), config.batch_size // world, seed, rank, world)
     optimizers, schedulers = model.configure_optimizers(config.epochs * len(batches))
