@@ -213,7 +213,11 @@ def check_launcher(num_nodes: int) -> None:
     """Refuse ``num_nodes > 1`` when nothing starts the other nodes (it would wait forever)."""
     if num_nodes <= 1:
         return
-    from lightning.fabric.plugins.environments import LSFEnvironment, SLURMEnvironment, TorchElasticEnvironment
+    from lightning.fabric.plugins.environments import (
+        LSFEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
 
     launched = TorchElasticEnvironment.detect() or SLURMEnvironment.detect() or LSFEnvironment.detect()
     by_hand = "MASTER_ADDR" in os.environ and ("NODE_RANK" in os.environ or "RANK" in os.environ)  # or Kubeflow

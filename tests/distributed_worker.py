@@ -5,9 +5,10 @@
 
 Every rank trains each case with ``devices=2, strategy="ddp", accelerator="cpu"``, checks that every rank ends with the same
 weights, and rank 0 saves the weights of every case to OUT (``torch.save``) for the test to
-compare with one process. ``--unsharded`` replaces :func:`latentzoo.distributed.sharded` by
-the mistake it exists to prevent — each rank drawing the random numbers of its own batch
-only — so that the test can show the comparison would catch it.
+compare with one process. ``--unsharded`` replaces :func:`latentzoo.distributed.sharded`,
+``gather`` and ``local`` by the mistake they exist to prevent — each rank drawing the random
+numbers of its own batch only, and augmenting its own batch only — so that the test can show
+the comparison would catch it.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def main() -> None:
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--unsharded", action="store_true", help="draw each rank's numbers locally (a bug)")
     args = parser.parse_args()
-    if args.unsharded:
+    if args.unsharded:   # every rank on its own batch only: its own draws, its own augmentations
         distributed.sharded = lambda draw, n, dim=0: draw(n)
+        distributed.gather = distributed.local = lambda x, dim=0: x
     results = {}
     for name in args.cases:
         model = train_case(name, strategy="ddp", precision=args.precision, devices=2)

@@ -22,7 +22,15 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import ROOT, assert_one_line_error, cli_command
-from distributed_cases import CASES, redundant_keys, relative_difference, state, tiny_data, train_case, without
+from distributed_cases import (
+    CASES,
+    redundant_keys,
+    relative_difference,
+    state,
+    tiny_data,
+    train_case,
+    without,
+)
 from safetensors.torch import load_file
 
 TOLERANCE = 1e-4
@@ -77,8 +85,8 @@ def test_two_processes_train_like_one(name, one_process, two_processes):
     assert got["ranks_differ"] == [], f"ranks hold different {got['ranks_differ']}"
     difference, key = compare(got["weights"], weights, model)
     assert difference <= TOLERANCE, f"{name}: {key} differs by {difference:.2e} (relative)"
-    # What is left out is only what no loss determines (see redundant_keys), never most of the model.
-    assert len(redundant_keys(model)) <= len(weights) // 4
+    # What is left out is only what no loss determines (see redundant_keys): biases and running means.
+    assert all(k.endswith((".bias", ".running_mean")) for k in redundant_keys(model))
 
 
 def test_rank_dependent_draws_would_be_caught(tmp_path, one_process):
@@ -230,17 +238,16 @@ BF16_CASES = ["linear-ae", "sparse-coding", "sparse-ae", "laplace-ae", "denoisin
 @pytest.mark.parametrize("name", BF16_CASES)
 def test_bf16_mixed_trains_every_family_with_float32_losses(name, one_process):
     model = train_case(name, devices=1, precision="bf16-mixed")
-    weights, reference = one_process[name]
-    trained = state(model)
-    assert all(torch.isfinite(v).all() for v in trained.values() if v.is_floating_point())
-    losses = [v for k, v in model.history[-1].items() if k.endswith("loss")]
-    assert losses and all(np.isfinite(losses))
-    # bfloat16 networks follow the float32 run closely over 8 steps (a loss in bfloat16 or a
-    # broken cast would not), and every loss the model returns is float32
-    difference, key = compare(trained, weights, reference)
-    assert difference < 0.05, (key, difference)
+    reference = one_process[name][1]
+    assert all(torch.isfinite(v).all() for v in state(model).values() if v.is_floating_point())
+    # the epoch's losses follow the float32 run's to 1% (they agree to about 0.1%)
+    losses = {k: v for k, v in model.history[-1].items() if k.endswith("loss")}
+    assert losses and losses.keys() == {k for k in reference.history[-1] if k.endswith("loss")}
+    for k, v in losses.items():
+        assert v == pytest.approx(reference.history[-1][k], rel=1e-2), k
+    # every loss and logged value the model returns under autocast is float32
     x = tiny_data(CASES[name][1]).x_train[:32]
-    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+    with torch.autocast("cpu", dtype=torch.bfloat16):
         for phase in model.phases:
             loss, logs = model.train()(x, phase=phase)
             assert loss.dtype == torch.float32, phase

@@ -89,6 +89,7 @@ def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None, sync
         wrapped, backward = model, (lambda loss: loss.backward())
     else:
         configure_ddp(fabric.strategy, len(model.phases))
+        _keep_input_dtype(fabric)
         wrapped, *set_up_optimizers = fabric.setup(model, *active)
         it = iter(set_up_optimizers)
         optimizers = {p: (next(it) if o is not None else None) for p, o in optimizers.items()}
@@ -96,6 +97,17 @@ def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None, sync
         scalers = _scalers_per_optimizer(fabric, optimizers)
     return Run(fabric, model, wrapped, dataset, config, batches, optimizers, schedulers, backward, out_dir,
                check_grads=not scalers, scalers=scalers)
+
+
+def _keep_input_dtype(fabric) -> None:
+    """Mixed precision without lowering the data: autocast runs the networks' operations in bfloat16 or
+    float16, but the batch itself stays float32, so that the losses compare against the exact examples
+    (Fabric would otherwise cast every input to the low precision)."""
+    from lightning.fabric.plugins.precision.amp import MixedPrecision
+
+    precision = fabric.strategy.precision
+    if isinstance(precision, MixedPrecision):
+        precision.convert_input = lambda data: data
 
 
 def _scalers_per_optimizer(fabric, optimizers: dict) -> dict:

@@ -159,7 +159,7 @@ class SimCLR(LatentModel):
         xg = distributed.gather(x)
         views = torch.cat([distributed.local(self.augment(xg)), distributed.local(self.augment(xg))])
         h = self.encoder(views)                                      # h = f(x̃)
-        z = self.head(h)                                             # z = g(h) = W₂ ReLU(W₁ h)
+        z = distributed.upcast(self.head(h))                         # z = g(h) = W₂ ReLU(W₁ h), float32
         loss = nt_xent(z[:n], z[n:], self.config.temperature, gather_distributed=distributed.is_distributed())
         with torch.no_grad():
             u = nn.functional.normalize(z.detach(), dim=1)
