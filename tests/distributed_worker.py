@@ -1,10 +1,10 @@
 """One rank of a data-parallel test run, started by ``torchrun`` from tests/test_distributed.py.
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/distributed_worker.py OUT CASE... \
-        [--precision P] [--unsharded]
+        [--precision P] [--accelerator A] [--unsharded]
 
-Every rank trains each case with ``devices=2, strategy="ddp", accelerator="cpu"``, checks that every rank ends with the same
-weights, and rank 0 saves the weights of every case to OUT (``torch.save``) for the test to
+Every rank trains each case with ``devices=2, strategy="ddp"`` (``accelerator="cpu"`` unless
+``--accelerator`` says otherwise), checks that every rank ends with the same weights, and rank 0 saves the weights of every case to OUT (``torch.save``) for the test to
 compare with one process. ``--unsharded`` replaces :func:`latentzoo.distributed.sharded`,
 ``gather`` and ``local`` by the mistake they exist to prevent — each rank drawing the random
 numbers of its own batch only, and augmenting its own batch only — so that the test can show
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("cases", nargs="+")
     parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--unsharded", action="store_true", help="draw each rank's numbers locally (a bug)")
     args = parser.parse_args()
     if args.unsharded:   # every rank on its own batch only: its own draws, its own augmentations
@@ -51,7 +52,8 @@ def main() -> None:
         distributed.gather = distributed.local = lambda x, dim=0: x
     results = {}
     for name in args.cases:
-        model = train_case(name, strategy="ddp", precision=args.precision, devices=2)
+        model = train_case(name, strategy="ddp", precision=args.precision, devices=2,
+                           accelerator=args.accelerator)
         weights = state(model)
         results[name] = {"weights": weights, "ranks_differ": same_on_every_rank(weights)}
     if dist.get_rank() == 0:

@@ -292,3 +292,13 @@ def test_float16_has_one_gradient_scaler_per_optimizer():
     assert d_scaler.get_scale() == 2.0 ** 125                                                     # backed off
     assert not all(torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))  # stepped
     assert g_scaler.get_scale() == g_scale
+
+
+def test_gpu_check_refuses_a_machine_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: run benchmarks/gpu_check.sh itself")
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
+                          timeout=120, env={**child_env(), "PYTHON": sys.executable})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no CUDA device" in lines[0] and "Traceback" not in proc.stderr
