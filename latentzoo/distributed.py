@@ -33,7 +33,7 @@ from torch import nn
 
 from latentzoo.errors import UserError
 
-__all__ = ["all_mean", "all_sum", "check_launcher", "configure_ddp", "convert_sync_batchnorm", "full_precision",
+__all__ = ["all_max", "all_mean", "all_sum", "check_launcher", "configure_ddp", "convert_sync_batchnorm", "full_precision",
            "gather", "is_distributed", "local", "on_global_batch", "rank_world", "sharded", "upcast"]
 
 
@@ -110,6 +110,18 @@ def all_sum(x: torch.Tensor) -> torch.Tensor:
         return x
     x = x.detach().clone()
     dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x
+
+
+def all_max(x: torch.Tensor) -> torch.Tensor:
+    """The largest value over ranks of ``x`` (e.g. elapsed time: one clock, the slowest rank's, for
+    decisions every rank must take together); ``x`` itself with one process."""
+    import torch.distributed as dist
+
+    if not is_distributed():
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x, op=dist.ReduceOp.MAX)
     return x
 
 
