@@ -23,6 +23,7 @@ from pydantic import Field
 from torch import nn
 
 from latentzoo import plots
+from latentzoo.distributed import upcast
 from latentzoo.model import LatentModel, ModelConfig
 from latentzoo.nets import decoder_for, encoder_for, flatten
 from latentzoo.spec import Figure, Metric
@@ -139,10 +140,10 @@ class NetworkAutoencoder(LatentModel):
         return a
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.code_activation(self.encoder(x))
+        return upcast(self.code_activation(self.encoder(x)))   # float32 under autocast: losses in float32
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        return self.decoder(h)
+        return upcast(self.decoder(h))
 
     def _embed(self, x):
         return self.encode(x)

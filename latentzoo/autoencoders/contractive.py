@@ -24,6 +24,7 @@ from torch import nn
 
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, squared_error
 from latentzoo.autoencoders.losses import SigmoidEncoder, contractive_penalty
+from latentzoo.distributed import full_precision
 from latentzoo.nets import MLP
 from latentzoo.spec import Metric
 
@@ -64,7 +65,8 @@ class ContractiveAutoencoder(NetworkAutoencoder):
     def training_loss(self, x):
         h = self.encode(x)
         reconstruction = squared_error(x, self.decode(h))               # ‖x − g(f(x))‖²
-        jacobian = self.jacobian_frobenius(x, h)                        # ‖∂f/∂x‖²_F
+        with full_precision(x):                                         # the penalty in float32 under autocast
+            jacobian = self.jacobian_frobenius(x, h)                    # ‖∂f/∂x‖²_F
         return (reconstruction + self.config.lam * jacobian,
                 {"reconstruction": reconstruction, "jacobian_frobenius": jacobian})
 

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from latentzoo import distributed
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, in_chunks, squared_error
 from latentzoo.errors import UserError
 from latentzoo.spec import Metric
@@ -32,11 +33,19 @@ class DenoisingAEConfig(NetworkAEConfig):
 
 
 def corrupt(x: torch.Tensor, corruption: str, noise: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""x̃ = x + s·ε (gaussian) or x ⊙ m with mᵢ ∼ Bernoulli(1 − p) (mask), from torch's RNG."""
+    r"""x̃ = x + s·ε (gaussian) or x ⊙ m with mᵢ ∼ Bernoulli(1 − p) (mask).
+
+    From ``generator``, or else from torch's RNG drawn for the whole global batch, this rank's
+    rows kept (:func:`latentzoo.distributed.sharded`): the same corruption as one process.
+    """
+    draw = torch.randn if corruption == "gaussian" else torch.rand
+    if generator is not None:
+        r = draw(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    else:
+        r = distributed.sharded(lambda m: draw((m, *x.shape[1:]), device=x.device, dtype=x.dtype), x.shape[0])
     if corruption == "gaussian":
-        return x + noise * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) >= noise
-    return x * keep
+        return x + noise * r                                         # x + s·ε
+    return x * (r >= noise)                                          # x ⊙ m, mᵢ = 1[uᵢ ≥ p]
 
 
 class DenoisingAutoencoder(NetworkAutoencoder):

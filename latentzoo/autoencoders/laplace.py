@@ -34,6 +34,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from latentzoo import distributed
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder
 from latentzoo.autoencoders.losses import gaussian_nll, laplace_prior_nll
 from latentzoo.autoencoders.sparse import ShrinkActivation
@@ -115,7 +116,9 @@ class LaplaceAutoencoder(NetworkAutoencoder):
     def training_loss(self, x):
         h = self.encode(x)
         if self.config.learn_lam:                                    # h̃ = f(x) + τε (see the module docstring)
-            h = h + self.config.code_noise * torch.randn_like(h)
+            eps = distributed.sharded(lambda m: torch.randn(m, *h.shape[1:], device=h.device, dtype=h.dtype),
+                                      h.shape[0])            # ε of the global batch, this rank's rows
+            h = h + self.config.code_noise * eps
         decoder_nll, prior_nll = self.negative_log_joint(x, h)
         return decoder_nll + prior_nll, {"decoder_nll": decoder_nll, "prior_nll": prior_nll,
                                          "lam": self.lam.expand(x.shape[0]), "sigma": self.sigma.expand(x.shape[0])}

@@ -33,6 +33,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from latentzoo import distributed
 from latentzoo.autoencoders.base import autoencoder_figures, code_sparsity, in_chunks, squared_error
 from latentzoo.autoencoders.losses import sparse_coding_objective
 from latentzoo.errors import UserError
@@ -133,7 +134,7 @@ def _support_newton(u: torch.Tensor, gram: torch.Tensor, corr0: torch.Tensor, la
 
 
 @torch.no_grad()
-def _certified_rounds(x, dictionary, lam, codes, tol, max_iter, fista_steps, newton_steps):
+def _certified_rounds(x, dictionary, lam, codes, tol, max_iter, fista_steps, newton_steps, all_reduce=None):
     r"""The rounds of :func:`sparse_encode` (FISTA, feature-sign step, duality-gap certificate) from ``codes``.
 
     Returns (codes, iterations, rounds, examples still active, Σ gap, Σ F)."""
@@ -151,6 +152,9 @@ def _certified_rounds(x, dictionary, lam, codes, tol, max_iter, fista_steps, new
         codes[active] = u
         # Stop once the total is certified: Σₙ gapₙ ≤ tol · Σₙ F(uₙ) ⇒ F(U) ≤ (1 + tol) min F.
         total_gap, total_objective = done_gap + float(gap.sum()), done_objective + float(objective.sum())
+        if all_reduce is not None:   # Σ over the ranks: the certificate of the global batch
+            totals = torch.tensor([total_gap, total_objective], dtype=torch.float64, device=x.device)
+            total_gap, total_objective = all_reduce(totals).tolist()
         if total_gap <= tol * total_objective or iterations >= max_iter:
             return codes, iterations, rounds, active, total_gap, total_objective
         # Examples certified on their own (gapₙ ≤ tol · F(uₙ)) leave the batch.
@@ -171,7 +175,7 @@ def _certified_rounds(x, dictionary, lam, codes, tol, max_iter, fista_steps, new
 
 def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: torch.Tensor | None = None,
                   tol: float = 1e-4, max_iter: int = 1000, fista_steps: int = 25, newton_steps: int = 5,
-                  return_info: bool = False):
+                  return_info: bool = False, all_reduce=None):
     r"""The codes U minimising ‖X − UD‖²_F + λ‖U‖₁ for a fixed dictionary D (batched lasso).
 
     Every example is an independent lasso, and all of them are solved at once with matrix
@@ -203,28 +207,29 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: t
     init : Tensor (n, k), optional
         Warm start (e.g. the codes of the previous dictionary); zeros otherwise.
     tol : float
-        Relative duality-gap tolerance (of the total objective; examples certified on their
-        own leave the batch early).
+        Relative duality-gap tolerance (of the total; examples certified alone leave early).
     max_iter : int
         Cap on the total number of FISTA iterations.
     fista_steps, newton_steps : int
-        FISTA iterations and conjugate-gradient iterations per round (``newton_steps=0``
-        gives plain FISTA, restarted every round).
+        FISTA and conjugate-gradient iterations per round (``newton_steps=0``: plain FISTA).
     return_info : bool
         Also return ``{"iterations", "rounds", "relative_gap" (Σ gap / Σ F),
         "uncertified" (examples left when max_iter stopped it, else 0)}``.
+    all_reduce : callable, optional
+        Sums a tensor over the ranks of a data-parallel run: the certificate is then the whole
+        batch's, so every rank runs the rounds one process would run.
 
     Returns
     -------
     Tensor (n, k), same dtype and device as ``x``; and the info dict if ``return_info``.
     """
-    if x.ndim != 2 or dictionary.ndim != 2 or x.shape[1] != dictionary.shape[1]:
-        raise ValueError(f"expected x (n, d) and dictionary (k, d), got {tuple(x.shape)} and {tuple(dictionary.shape)}")
-    if lam < 0 or (init is not None and init.shape != (x.shape[0], dictionary.shape[0])):
-        raise ValueError(f"lam must be >= 0 (got {lam}) and init of shape {(x.shape[0], dictionary.shape[0])}")
+    if x.ndim != 2 or dictionary.ndim != 2 or x.shape[1] != dictionary.shape[1] or lam < 0 or (
+            init is not None and init.shape != (x.shape[0], dictionary.shape[0])):
+        raise ValueError(f"expected x (n, d), dictionary (k, d), lam >= 0 and init (n, k); got {tuple(x.shape)}, "
+                         f"{tuple(dictionary.shape)}, {lam} and {None if init is None else tuple(init.shape)}")
     codes = x.new_zeros(x.shape[0], dictionary.shape[0]) if init is None else init.to(x.dtype).clone()
     codes, iterations, rounds, active, total_gap, total_objective = _certified_rounds(
-        x, dictionary.to(x.dtype), lam, codes, tol, max_iter, fista_steps, newton_steps)
+        x, dictionary.to(x.dtype), lam, codes, tol, max_iter, fista_steps, newton_steps, all_reduce)
     if return_info:
         return codes, {"iterations": iterations, "rounds": rounds, "uncertified": len(active) if total_gap > tol
                        * total_objective else 0, "relative_gap": total_gap / total_objective if total_objective else 0.0}
@@ -397,9 +402,14 @@ class SparseCoding(LatentModel):
 
     @torch.no_grad()
     def forward(self, x, phase="main"):
+        with distributed.full_precision(x):    # exact solvers: never lowered by autocast
+            return self._forward(x)
+
+    def _forward(self, x):
         c = self.config
         xp = self.preprocess(x)
-        codes = sparse_encode(xp, self.dictionary, c.lam, tol=c.tol, max_iter=c.max_iter)
+        reduce = distributed.all_sum if distributed.is_distributed() else None   # several ranks: one batch
+        codes = sparse_encode(xp, self.dictionary, c.lam, tol=c.tol, max_iter=c.max_iter, all_reduce=reduce)
         per_example = ((xp - codes @ self.dictionary).pow(2).sum(1)
                        + c.lam * codes.abs().sum(1))                 # ‖x − uD‖² + λ‖u‖₁ before the update
         if self.training:
@@ -412,12 +422,14 @@ class SparseCoding(LatentModel):
         Forgetting factor of the mini-batch variant (Mairal et al. 2010, as in scikit-learn):
         with batch size η and t updates so far, θ = (t + 1)η if t < η − 1 else η² + t + 1 − η,
         β = (θ + 1 − η)/(θ + 1);  A ← βA + UᵀU/η,  B ← βB + UᵀX/η.
+        With several ranks η is the global batch and UᵀU, UᵀX are summed over the ranks, so every
+        rank holds the same statistics and dictionary after each step.
         """
-        eta, t = x.shape[0], int(self.updates)
+        eta, t = x.shape[0] * distributed.rank_world()[1], int(self.updates)
         theta = (t + 1) * eta if t < eta - 1 else eta**2 + t + 1 - eta
         beta = (theta + 1 - eta) / (theta + 1)
-        self.stat_a.mul_(beta).add_(codes.T @ codes / eta)             # A ← βA + UᵀU/η
-        self.stat_b.mul_(beta).add_(codes.T @ x / eta)                 # B ← βB + UᵀX/η
+        self.stat_a.mul_(beta).add_(distributed.all_sum(codes.T @ codes) / eta)   # A ← βA + UᵀU/η
+        self.stat_b.mul_(beta).add_(distributed.all_sum(codes.T @ x) / eta)       # B ← βB + UᵀX/η
         update_dictionary(self.dictionary, self.stat_a, self.stat_b)
         self._restart_unused_atoms(x, codes)
         self.updates += 1
@@ -427,6 +439,7 @@ class SparseCoding(LatentModel):
         unused = torch.nonzero(torch.diagonal(self.stat_a) <= 1e-10).squeeze(1)
         if len(unused) == 0:
             return
+        x, codes = distributed.gather(x), distributed.gather(codes)   # the worst examples of the global batch
         error = (x - codes @ self.dictionary).pow(2).sum(1)
         worst = torch.argsort(error, descending=True)[:len(unused)]
         fresh = x[worst]

@@ -5,8 +5,11 @@ device and a batch is ``x[indices]``. The permutation comes from the loader's ow
 ``torch.Generator``; saving its state at the start of an epoch is enough to replay the
 epoch exactly (used to resume a run in the middle of an epoch).
 
-Under data parallelism every rank draws the same permutation and takes its own stride of
-it, so the ranks together see each example once per epoch.
+Under data parallelism every rank draws the same permutation. The i-th global batch is the
+slice ``perm[i·B : (i+1)·B]`` that one process would take, and rank r takes its r-th
+contiguous block of b = B/W examples: the ranks' i-th batches, concatenated in rank order,
+are exactly the one-process i-th batch in its order (global position p = r·b + j for row j
+of rank r; see :mod:`latentzoo.distributed`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ class TensorBatches:
             self.generator.set_state(generator_state)
         self.epoch_start_state = self.generator.get_state()
         perm = torch.randperm(self.x.shape[0], generator=self.generator)
-        self._indices = perm[self.rank::self.world_size].to(self.x.device)
+        b, world = self.batch_size, self.world_size
+        used = perm[:len(self) * b * world].reshape(len(self), world, b)   # [batch i, rank r, row j]
+        self._indices = used[:, self.rank].reshape(-1).to(self.x.device)   # this rank's blocks, batch after batch
 
     def batches(self, start: int = 0):
         """Yield (batch_index, batch) from ``start`` to the end of the epoch."""

@@ -196,7 +196,9 @@ class StreamingBatches:
             self.generator.set_state(generator_state)
         self.epoch_start_state = self.generator.get_state()
         perm = torch.randperm(self.x.shape[0], generator=self.generator)
-        self._indices = perm[self.rank::self.world_size].numpy()
+        b, world = self.batch_size, self.world_size          # as TensorBatches: rank r takes block r of batch i
+        used = perm[:len(self) * b * world].reshape(len(self), world, b)
+        self._indices = used[:, self.rank].reshape(-1).numpy()
 
     def batches(self, start: int = 0):
         """Yield (batch_index, batch) from ``start`` to the end of the epoch."""

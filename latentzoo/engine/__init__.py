@@ -245,8 +245,10 @@ def _write_config(out_dir, obj, data_spec, seed, config, dataset, fabric_options
 def _fabric(options: dict, phases: int, out_dir):
     """A Fabric for ``options`` (or the local runtime when Fabric would do nothing); several phases under
     DDP leave the other player without gradients."""
+    from latentzoo.distributed import check_launcher
     from latentzoo.engine.runtime import LocalRuntime, local_device
 
+    check_launcher(options["num_nodes"])  # several nodes and no launcher would wait forever for the others
     device = local_device(options)
     if device is not None:
         return LocalRuntime(device)

@@ -29,6 +29,7 @@ import torch
 
 from latentzoo import io
 from latentzoo.data.batching import TensorBatches
+from latentzoo.distributed import all_mean, configure_ddp, convert_sync_batchnorm
 from latentzoo.engine.state import CHECKPOINT, TrainState, restore_checkpoint, save_checkpoint, save_weights
 from latentzoo.errors import TrainingFailed, UserError, printable
 
@@ -58,35 +59,71 @@ class Run:
     timer: dict = field(default_factory=dict)
     budget: object = None             # a time budget (engine.budget.Budget), or None
     budget_start_step: int = 0
+    scalers: dict = field(default_factory=dict)   # phase → GradScaler (float16 mixed precision only)
 
     @property
     def prefix(self):
         return (lambda phase: "") if len(self.model.phases) == 1 else (lambda phase: f"{phase}_")
 
 
-def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None) -> Run:
-    """The model on its device, the batches of this rank, the optimizers, Fabric's wrappers."""
-    world, rank = fabric.world_size, fabric.global_rank
+def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None, sync_batchnorm: bool = True) -> Run:
+    """The model on its device, the batches of this rank, the optimizers, Fabric's wrappers.
+
+    Every rank keeps the same random stream (no per-rank seed): the families draw the random
+    numbers of the whole global batch and keep their own share (:mod:`latentzoo.distributed`),
+    so W processes train exactly like one. With W > 1 every batch normalisation layer uses the
+    statistics of the global batch (``sync_batchnorm``).
+    """
+    world = fabric.world_size
     if config.batch_size % world:
         raise UserError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
+    if world > 1 and sync_batchnorm:
+        convert_sync_batchnorm(model, fabric.device)
     model = model.to(fabric.device)
     batches = _batches(fabric, model, dataset, config.batch_size // world, seed)
     optimizers, schedulers = model.configure_optimizers(config.epochs * len(batches))
     active = [o for o in optimizers.values() if o is not None]
-    if not active and world > 1:
-        raise UserError(f"{model.name} does not train by gradient steps and runs in one process only; drop --devices")
-    if _plain(fabric):
+    scalers = {}
+    if _plain(fabric) or not active:
         # One device at 32-bit precision: Fabric's wrappers would do nothing but cost time per step.
+        # A model without optimizers (exact updates in forward, under no_grad) is never wrapped:
+        # DDP has no gradient to average and autocast would lower its float32 solvers.
         wrapped, backward = model, (lambda loss: loss.backward())
     else:
-        wrapped, *set_up_optimizers = fabric.setup(model, *active) if active else (fabric.setup_module(model),)
+        configure_ddp(fabric.strategy, len(model.phases))
+        _keep_input_dtype(fabric)
+        wrapped, *set_up_optimizers = fabric.setup(model, *active)
         it = iter(set_up_optimizers)
         optimizers = {p: (next(it) if o is not None else None) for p, o in optimizers.items()}
         backward = fabric.backward
-    if rank:
-        torch.manual_seed(seed + 7919 * rank)  # different augmentations / noise on each rank
+        scalers = _scalers_per_optimizer(fabric, optimizers)
     return Run(fabric, model, wrapped, dataset, config, batches, optimizers, schedulers, backward, out_dir,
-               check_grads=getattr(fabric.strategy.precision, "scaler", None) is None)
+               check_grads=not scalers, scalers=scalers)
+
+
+def _keep_input_dtype(fabric) -> None:
+    """Mixed precision without lowering the data: autocast runs the networks' operations in bfloat16 or
+    float16, but the batch itself stays float32, so that the losses compare against the exact examples
+    (Fabric would otherwise cast every input to the low precision)."""
+    from lightning.fabric.plugins.precision.amp import MixedPrecision
+
+    precision = fabric.strategy.precision
+    if isinstance(precision, MixedPrecision):
+        precision.convert_input = lambda data: data
+
+
+def _scalers_per_optimizer(fabric, optimizers: dict) -> dict:
+    """float16 mixed precision: one gradient scaler per optimizer instead of Fabric's single one.
+
+    With two players (a GAN) a shared scale would be lowered for both whenever one overflows,
+    and Fabric would update it after each player's step. Each optimizer gets its own
+    ``torch.amp.GradScaler``; Fabric's plugin keeps autocast but scales nothing.
+    """
+    precision = fabric.strategy.precision
+    if getattr(precision, "scaler", None) is None:
+        return {}
+    precision.scaler = None
+    return {p: torch.amp.GradScaler(fabric.device.type) for p, o in optimizers.items() if o is not None}
 
 
 def _batches(fabric, model, dataset, batch_size: int, seed: int):
@@ -132,11 +169,21 @@ def train_step(run: Run, state: TrainState, x: torch.Tensor, phase: str) -> None
     optimizer = run.optimizers.get(phase)
     if optimizer is not None:
         optimizer.zero_grad(set_to_none=True)
-        run.backward(loss)
+        scaler = run.scalers.get(phase)
+        if scaler is not None:   # float16: scale the loss, unscale the gradients before measuring them
+            optimizer = getattr(optimizer, "optimizer", optimizer)   # the scaler acts on the optimizer itself
+            run.backward(scaler.scale(loss))
+            scaler.unscale_(optimizer)
+        else:
+            run.backward(loss)
         norm = _check_and_clip(run, state, optimizer, phase)
         if norm is not None:
             logs = {**logs, f"{run.prefix(phase)}grad_norm": norm}
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)   # skipped when a gradient overflowed; the scale then shrinks
+            scaler.update()
+        else:
+            optimizer.step()
     run.model.after_optimizer_step(phase)
     _accumulate(state.running, {f"{run.prefix(phase)}loss": value, **logs})
 
@@ -164,7 +211,7 @@ def end_step(run: Run, state: TrainState, x: torch.Tensor, stop, epoch: int, bat
     state.samples += x.shape[0] * run.fabric.world_size
     if run.bar is not None:
         run.bar.update(1)
-    if stop.signum is None:
+    if not _should_stop(run, stop):
         return
     pause(run, state, epoch, batch_index, tic)
     where = f"; continue with: latentzoo fit --resume --out {run.out_dir}" if run.out_dir else ""
@@ -177,7 +224,7 @@ def pause(run: Run, state: TrainState, epoch: int, batch_index: int, tic: float)
     elapsed = time.perf_counter() - tic
     state.train_seconds += elapsed
     state.epoch_seconds += elapsed
-    state.running = _floats(state.running)
+    state.running = _global_running(run, _floats(state.running))
     state.epoch, state.batch = epoch, batch_index + 1
     save(run, state)
 
@@ -196,6 +243,7 @@ def end_epoch(run: Run, state: TrainState, epoch: int, tic: float) -> None:
     """The epoch's record (means of the logs, phase times, the model's own values), its log line, a checkpoint."""
     seconds = time.perf_counter() - tic + state.epoch_seconds
     state.train_seconds += time.perf_counter() - tic
+    state.running = _global_running(run, state.running)
     record = {"epoch": epoch + 1, **{k: s / n for k, (s, n) in _floats(state.running).items()}, "seconds": seconds}
     record.update({f"time_{k}": v for k, v in run.timer.items()}, timed_samples=len(run.batches) * run.batches.batch_size * run.fabric.world_size)
     run.timer.clear()
@@ -314,6 +362,30 @@ def _accumulate(running: dict, values: dict) -> None:
         v = v.detach() if isinstance(v, torch.Tensor) else v
         s, n = running.get(k, (0.0, 0))
         running[k] = (s + v, n + 1)
+
+
+def _should_stop(run: Run, stop) -> bool:
+    """Whether a stop signal arrived; with several ranks, whether it reached any of them.
+
+    Every rank must leave the loop after the same step (a rank still stepping would wait for
+    the others forever), so the flag is combined over ranks at every step.
+    """
+    if run.fabric.world_size == 1:
+        return stop.signum is not None
+    flag = torch.tensor([0.0 if stop.signum is None else 1.0], device=run.fabric.device)
+    return bool(all_mean(flag) > 0)
+
+
+def _global_running(run: Run, running: dict) -> dict:
+    """The epoch's running sums averaged over ranks: each is a sum of batch means, every rank has the
+    same number of them, so the average is the sum of the global batch means (as one process logs)."""
+    if run.fabric.world_size == 1 or not running:
+        return running
+    keys = sorted(running)
+    sums = torch.stack([torch.as_tensor(running[k][0], dtype=torch.float64, device=run.fabric.device).reshape(())
+                        for k in keys])
+    sums = all_mean(sums)
+    return {k: (float(v), running[k][1]) for k, v in zip(keys, sums.tolist())}
 
 
 def _floats(running: dict) -> dict:

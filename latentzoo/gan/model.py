@@ -46,6 +46,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from latentzoo import distributed
 from latentzoo.ema import update_average, warmup_decay
 from latentzoo.errors import UserError
 from latentzoo.gan import diagnostics, metrics, progressive
@@ -106,7 +107,7 @@ class _Packed(nn.Module):
         return x.reshape(n // self.pack, -1)
 
     def forward(self, packed: torch.Tensor) -> torch.Tensor:
-        return self.net(packed).reshape(-1)
+        return distributed.upcast(self.net(packed).reshape(-1))   # logits in float32 under autocast
 
 
 class _Sigmoid(nn.Module):
@@ -262,6 +263,13 @@ class GAN(LatentModel):
             return torch.randn(shape, device=self.device)
         return torch.randn(shape, generator=generator).to(self.device)
 
+    def _training_noise(self, n: int) -> torch.Tensor:
+        """η for a training batch of ``n``: drawn for the global batch, this rank's rows kept."""
+        if n % self.config.pack and distributed.is_distributed():
+            raise UserError(f"pack={self.config.pack} must divide the batch on each device, which holds {n} "
+                            "examples; change batch_size or the number of devices")
+        return distributed.sharded(self.noise, n)
+
     def _standardise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.data_mean) / self.data_std                              # (x − mean) / std
 
@@ -299,7 +307,7 @@ class GAN(LatentModel):
         c = self.config
         if phase == "discriminator":
             with torch.no_grad():
-                fake = self.generator(self.noise(x.shape[0]))                    # G(η), η ~ N(0, I)
+                fake = self.generator(self._training_noise(x.shape[0]))          # G(η), η ~ N(0, I)
             real_packed = self.discriminator.pack_input(self._standardise(x))
             fake_packed = self.discriminator.pack_input(fake)
             if c.r1 > 0:
@@ -308,15 +316,19 @@ class GAN(LatentModel):
             loss = discriminator_loss(d_real, d_fake, c.loss)                    # −E F(D(y)) + E F̃(D(G(η)))
             logs = {}
             if c.gp > 0:
-                gp = gradient_penalty(self.discriminator, real_packed, fake_packed)  # E(‖∇D(x̂)‖ − 1)²
+                m = real_packed.shape[0]                                          # ε ~ U[0, 1] per pack
+                eps = distributed.sharded(lambda k: torch.rand(k, device=x.device, dtype=real_packed.dtype), m)
+                gp = gradient_penalty(self.discriminator, real_packed, fake_packed, eps)  # E(‖∇D(x̂)‖ − 1)²
                 loss = loss + c.gp * gp
                 logs["gradient_penalty"] = gp.detach()
             if c.r1 > 0:
                 r1 = r1_penalty(self.discriminator, real_packed, d_real)           # E‖∇_y D(y)‖²
                 loss = loss + 0.5 * c.r1 * r1                                      # + (γ/2) R1
                 logs["r1_penalty"] = r1.detach()
-            with torch.no_grad():
-                d_win = torch.sigmoid(d_real[:, None] - d_fake[None, :]).mean()   # mean σ(D(y_i) − D(G(η_j)))
+            with torch.no_grad():   # over every pair of the global batch (logits gathered from the ranks)
+                both = distributed.gather(torch.stack([d_real, d_fake])).view(-1, 2, len(d_real))
+                real_all, fake_all = both[:, 0].reshape(-1, 1), both[:, 1].reshape(1, -1)
+                d_win = torch.sigmoid(real_all - fake_all).mean()                # mean σ(D(y_i) − D(G(η_j)))
             logs.update(real_logit=d_real.detach().mean(), fake_logit=d_fake.detach().mean(), d_win=d_win)
             if self.training:
                 self._record("discriminator_loss", loss)
@@ -324,7 +336,7 @@ class GAN(LatentModel):
                     self._record(k, logs[k])
             return loss, logs
         if phase == "generator":
-            fake = self.generator(self.noise(x.shape[0]))
+            fake = self.generator(self._training_noise(x.shape[0]))
             loss = generator_loss(self._d(fake), c.loss)
             if self.training:
                 self._record("generator_loss", loss)
@@ -371,6 +383,8 @@ class GAN(LatentModel):
         self.ema_updates += 1
 
     def on_epoch_end(self, epoch: int, data) -> dict:
+        # Every rank recorded its own batch's losses and logits: their mean over ranks is the global batch's.
+        self.signal_buffer.copy_(distributed.all_mean(self.signal_buffer))
         record = {"resolution": data.shape[1]} if self.image else {}   # the height the epoch trained at
         if epoch == 0:
             record.update({f"{progressive.PROBE_KEY}{r}": t for r, t in getattr(self, "_probe", {}).items()})

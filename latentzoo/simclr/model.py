@@ -31,6 +31,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from latentzoo import distributed
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig, adam, evaluating
 from latentzoo.nets import backbone_for
@@ -151,14 +152,14 @@ class SimCLR(LatentModel):
 
     # ---- training ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, phase: str = "main") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        import torch.distributed as dist
-
         n = x.shape[0]
-        views = torch.cat([self.augment(x), self.augment(x)])     # x̃_i = t(x), x̃_j = t′(x)
+        # x̃_i = t(x), x̃_j = t′(x), with t, t′ drawn for the global batch (and its batch statistics) as
+        # one process draws them: every rank augments the gathered batch and keeps its own rows.
+        xg = distributed.gather(x)
+        views = torch.cat([distributed.local(self.augment(xg)), distributed.local(self.augment(xg))])
         h = self.encoder(views)                                      # h = f(x̃)
-        z = self.head(h)                                             # z = g(h) = W₂ ReLU(W₁ h)
-        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        loss = nt_xent(z[:n], z[n:], self.config.temperature, gather_distributed=distributed)
+        z = distributed.upcast(self.head(h))                         # z = g(h) = W₂ ReLU(W₁ h), float32
+        loss = nt_xent(z[:n], z[n:], self.config.temperature, gather_distributed=distributed.is_distributed())
         with torch.no_grad():
             u = nn.functional.normalize(z.detach(), dim=1)
             positive = (u[:n] * u[n:]).sum(1).mean()                # mean cos(z_i, z_j) of the positives

@@ -28,6 +28,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from latentzoo import distributed
 from latentzoo.errors import UserError
 from latentzoo.model import LatentModel, ModelConfig, adam, evaluating
 from latentzoo.nets import MLP, decoder_for, encoder_for
@@ -133,14 +134,14 @@ class VAE(LatentModel):
     # ---- the pieces of the model ---------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r"""q(z|x): mean μ(x) and log-variance log σ²(x), each of shape (n, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        mu, logvar = distributed.upcast(self.encoder(x)).chunk(2, dim=-1)   # float32 under autocast
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         r"""The decoder's output f(z) (Bernoulli logits or Gaussian means), flattened: (..., D)."""
         if z.ndim == 2:
-            return self.decoder(z).flatten(1)  # (n, D); no copy, and no op at all for an MLP's flat output
-        return self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], self.dim)
+            return distributed.upcast(self.decoder(z).flatten(1))  # (n, D); no copy for an MLP's flat output
+        return distributed.upcast(self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], self.dim))
 
     def log_px_given_z(self, decoded: torch.Tensor, x_flat: torch.Tensor) -> torch.Tensor:
         r"""log p(x|z) per example (and sample), summed over the D features.
@@ -198,13 +199,17 @@ class VAE(LatentModel):
         x_flat = x.reshape(x.shape[0], -1)
         mu, logvar = self.encode(x)
         kl = gaussian_kl(mu, logvar)  # KL(q(z|x) ‖ p(z)), (n,)
+        n, k = mu.shape
         if c.iwae_k == 1:
-            z = reparameterize(mu, logvar)  # z = μ + σ ⊙ ε, (n, latent)
+            eps = distributed.sharded(lambda m: torch.randn(m, k, device=mu.device, dtype=mu.dtype), n)
+            z = reparameterize(mu, logvar, eps=eps)  # z = μ + σ ⊙ ε, (n, latent); ε of the global batch
             log_px = self.log_px_given_z(self.decode(z), x_flat)  # log p(x|z), (n,)
             loss = negative_elbo(log_px, mu, logvar, beta=c.beta, kl=kl).mean()  # mean_n [−log p(x|z) + β KL]
             logs = {}
         else:
-            z = reparameterize(mu, logvar, n_samples=c.iwae_k)  # (K, n, latent)
+            eps = distributed.sharded(lambda m: torch.randn(c.iwae_k, m, k, device=mu.device, dtype=mu.dtype),
+                                      n, dim=1)
+            z = reparameterize(mu, logvar, eps=eps)  # (K, n, latent)
             log_px = self.log_px_given_z(self.decode(z), x_flat)  # (K, n)
             bound = iwae_bound(log_px, standard_normal_log_density(z), gaussian_log_likelihood(mu, logvar, z))
             loss = -bound.mean()  # mean_n −L_K(x)
