@@ -4,7 +4,7 @@
                         [--set key=value ...] [--resume] [--force] [--devices N] [--num-nodes N]
                         [--strategy S] [--accelerator A] [--precision P]
     latentzoo eval DIR [--json] [--gradient-variance]
-    latentzoo sample DIR -n N --out FILE.npy|FILE.png
+    latentzoo sample DIR [-n N] [--out FILE.npy|FILE.png]   (default: DIR/samples.png)
     latentzoo embed DIR [--data D] [--split train|test] --out FILE.npy
     latentzoo report DIR [DIR ...] [--out FILE.html]
     latentzoo tour [--quick] [--out DIR]
@@ -133,10 +133,15 @@ def eval_command(run_dir, as_json, gradient_variance, trust):
         _print_metrics(metrics)
 
 
+SAMPLES = "samples.png"                            # `latentzoo sample DIR` without --out writes DIR/samples.png
+SAMPLES_RECORD = Path("logs") / "samples.json"     # ... and records its SHA-256 here: it overwrites only that file
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-n", "count", type=click.IntRange(min=1, max=1_000_000), default=64, show_default=True)
-@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True, help="FILE.npy or FILE.png")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help=f"FILE.npy or FILE.png (default: RUN_DIR/{SAMPLES})")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
 @click.option("--trust-run", "trust", is_flag=True, help="allow options of the run's config.yaml that name code to run")
 def sample(run_dir, count, out_file, seed, trust):
@@ -146,12 +151,16 @@ def sample(run_dir, count, out_file, seed, trust):
     from latentzoo import io, plots
     from latentzoo.engine import load_run
 
-    if out_file.suffix not in (".npy", ".png"):
+    if out_file is not None and out_file.suffix not in (".npy", ".png"):
         raise UserError(f"--out must end in .npy or .png, got {out_file}")
+    model, dataset, _ = load_run(run_dir, trust=trust)
+    default = out_file is None
+    if default:
+        out_file = run_dir / SAMPLES
+        _check_samples_are_ours(run_dir, out_file)
     if out_file.suffix == ".png" and count > MAX_PICTURED:
         raise UserError(f"-n {count} is too many samples for one picture (at most {MAX_PICTURED:,}); "
                         "write them to a .npy file instead")
-    model, dataset, _ = load_run(run_dir, trust=trust)
     x = model.sample(count, seed=seed)
     if out_file.suffix == ".npy":
         import io as _io
@@ -166,7 +175,32 @@ def sample(run_dir, count, out_file, seed, trust):
         else:
             plots.examples_figure([x], ["samples"], dataset.kind, dataset.shape, out_file,
                                   f"{count} samples from {model.name}")
+    if default:
+        io.write_json(run_dir / SAMPLES_RECORD, {"file": SAMPLES, "count": count, "seed": seed,
+                                                 "sha256": _sha256(out_file)})
     click.echo(f"{count} samples written to {out_file}")
+
+
+def _check_samples_are_ours(run_dir: Path, path: Path) -> None:
+    """Refuse to replace ``path`` unless it is the file an earlier ``latentzoo sample`` wrote there, unchanged."""
+    import os
+
+    from latentzoo import io
+    from latentzoo.errors import printable
+
+    if not os.path.lexists(path):
+        return
+    record = run_dir / SAMPLES_RECORD
+    written = io.read_json(record).get("sha256") if record.is_file() and not record.is_symlink() else None
+    if path.is_symlink() or not path.is_file() or written is None or written != _sha256(path):
+        raise UserError(f"{printable(str(path))} exists and was not written by `latentzoo sample` (or was changed "
+                        "since); latentzoo never overwrites files it did not write: pass --out FILE")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @cli.command()

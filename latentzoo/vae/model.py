@@ -15,7 +15,14 @@ All values are nats per example (log-densities summed over features, every const
 
 Evaluation on the test split: ``test_recon`` = −E_q log p(x|z), ``test_kl`` = KL(q(z|x) ‖ p(z)),
 ``test_neg_elbo`` = their sum, ``test_nll_iwae`` = −L_K(x) with K = ``eval_samples`` (1000) importance
-samples; all averaged over test examples. L_K ≥ ELBO, so ``test_nll_iwae`` ≤ ``test_neg_elbo``.
+samples, reported as ``eval_iwae_k`` (the option ``iwae_k`` is the training bound's K); all averaged
+over test examples. L_K ≥ ELBO, so ``test_nll_iwae`` ≤ ``test_neg_elbo``.
+
+What the nats are (``density`` in the metrics): with a Gaussian decoder, or a Bernoulli decoder on
+binary data, bounds on −log p(x) of a normalised density. A Bernoulli decoder on grey levels in
+(0, 1) (``digits``, MNIST's grey values) scores x log p + (1 − x) log(1 − p), a cross-entropy that
+is not a density on [0, 1] (the continuous Bernoulli would add the missing normaliser): its "nats"
+are comparable only with the same likelihood on the same data, as the papers that report them do.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ from latentzoo.vae.losses import (
     standard_normal_log_density,
 )
 
+# ``density`` of a Bernoulli decoder on data in [0, 1] that are not all 0 or 1 (see VAE.evaluate)
+GREY_LEVELS = "not normalised: Bernoulli cross-entropy of grey levels"
+
 
 class VAEConfig(ModelConfig):
     """Options of the VAE (``--set key=value``); the shared ones are in :class:`ModelConfig`."""
@@ -68,12 +78,15 @@ class VAE(LatentModel):
     Config = VAEConfig
     METRICS = (
         Metric("test_neg_elbo", "test −ELBO = test_recon + test_kl", "nats per example", "lower", headline=True),
-        Metric("test_nll_iwae", "importance-weighted bound −L_K on −log p(x), K = iwae_k", "nats per example",
+        Metric("test_nll_iwae", "importance-weighted bound −L_K on −log p(x), K = eval_iwae_k", "nats per example",
                "lower", headline=True),
         Metric("test_kl", "test KL(q(z|x) ‖ p(z))", "nats per example", headline=True),
         Metric("test_recon", "test −E_q log p(x|z)", "nats per example", "lower"),
-        Metric("iwae_k", "importance samples K of the test bound"),
+        Metric("eval_iwae_k", "importance samples K of the test bound (option eval_samples; the training "
+                              "bound's K is the option iwae_k)"),
         Metric("likelihood", "the decoder's likelihood p(x|z)"),
+        Metric("density", "what the nats above are: 'normalised' (bounds on −log p(x)), or, for a Bernoulli "
+                          "likelihood on grey levels, a cross-entropy that is not a normalised density"),
         Metric("grad_var_ratio", "variance of the score-function gradient over the pathwise one", "", None),
     )
     FIGURES = (
@@ -242,7 +255,7 @@ class VAE(LatentModel):
         Returns a dict of tensors of shape (n,), in nats:
         ``recon`` = −(1/k) Σ_k log p(x|z_k)  (Monte-Carlo −E_q log p(x|z)),
         ``kl`` = KL(q(z|x) ‖ p(z)) (closed form), ``neg_elbo`` = recon + kl,
-        ``nll_iwae`` = −L_k(x) = −[logsumexp_k log w_k − log k], log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x).
+        ``nll_iwae`` = −L_k(x) of :func:`~latentzoo.vae.losses.iwae_bound` on the same k samples.
         """
         per_chunk = max(1, max_rows // k)  # examples per chunk
         sample_chunk = min(k, max_rows)  # samples decoded at once (< k only when k > max_rows)
@@ -251,34 +264,43 @@ class VAE(LatentModel):
             xb = x[start:start + per_chunk]
             x_flat = xb.reshape(len(xb), -1)
             mu, logvar = self.encode(xb)
-            log_w, log_px_sum = [], 0.0
+            terms = {"log_px": [], "log_pz": [], "log_q": []}  # each (k, b) once the sample chunks are joined
             for done in range(0, k, sample_chunk):
                 z = reparameterize(mu, logvar, generator, n_samples=min(sample_chunk, k - done))  # (s, b, latent)
-                log_px = self.log_px_given_z(self.decode(z), x_flat)  # (s, b)
-                log_w.append(log_px + standard_normal_log_density(z) - gaussian_log_likelihood(mu, logvar, z))
-                log_px_sum = log_px_sum + log_px.sum(dim=0)
-            log_w = torch.cat(log_w)  # (k, b)
-            recon = -log_px_sum / k
+                terms["log_px"].append(self.log_px_given_z(self.decode(z), x_flat))  # log p(x|z_k)
+                terms["log_pz"].append(standard_normal_log_density(z))  # log p(z_k)
+                terms["log_q"].append(gaussian_log_likelihood(mu, logvar, z))  # log q(z_k|x)
+            log_px, log_pz, log_q = (torch.cat(terms[key]) for key in ("log_px", "log_pz", "log_q"))
+            recon = -log_px.mean(dim=0)  # −(1/k) Σ_k log p(x|z_k)
             kl = gaussian_kl(mu, logvar)
             out["recon"].append(recon)
             out["kl"].append(kl)
             out["neg_elbo"].append(recon + kl)
-            out["nll_iwae"].append(-(torch.logsumexp(log_w, dim=0) - math.log(k)))  # −L_k, as in iwae_bound
+            out["nll_iwae"].append(-iwae_bound(log_px, log_pz, log_q))  # −L_k(x)
         return {key: torch.cat(values) for key, values in out.items()}
 
     def evaluate(self, data, history: list[dict]) -> dict:
-        r"""Test-set means (nats per example) of −ELBO, its two terms, and −L_K with K = ``eval_samples``."""
+        r"""Test-set means (nats per example) of −ELBO, its two terms, and −L_K with K = ``eval_samples``.
+
+        ``density`` says what the nats are: with a Gaussian decoder, or a Bernoulli one on binary data,
+        bounds on −log p(x) of a normalised density; with a Bernoulli decoder on grey levels in (0, 1)
+        the Bernoulli "likelihood" is a cross-entropy, not a density on [0, 1] (it does not integrate to
+        1 there), so its nats compare only with the same likelihood on the same data.
+        """
         k = self.config.eval_samples
         g = torch.Generator(device=self.device).manual_seed(0)  # fixed noise: the same run gives the same numbers
+        x = data.x_test.to(self.device)
         with evaluating(self):
-            terms = self.likelihood_terms(data.x_test.to(self.device), k, generator=g)
+            terms = self.likelihood_terms(x, k, generator=g)
+        grey = self.config.likelihood == "bernoulli" and not bool(((x == 0) | (x == 1)).all())
         return {
             "test_neg_elbo": float(terms["neg_elbo"].mean()),
             "test_recon": float(terms["recon"].mean()),
             "test_kl": float(terms["kl"].mean()),
             "test_nll_iwae": float(terms["nll_iwae"].mean()),
-            "iwae_k": k,
+            "eval_iwae_k": k,
             "likelihood": self.config.likelihood,
+            "density": GREY_LEVELS if grey else "normalised",
         }
 
     def encoder_gradient_estimates(self, x: torch.Tensor, n_estimates: int,

@@ -201,7 +201,7 @@ def test_fit_digits_improves_elbo_and_reports_metrics(tmp_path):
     overrides = {"epochs": 3, "eval_samples": 50}
     before, data = untrained_metrics("digits", overrides)
     metrics = fit("vae", "digits", tmp_path / "run", overrides=overrides, progress=False)
-    assert metrics["iwae_k"] == 50
+    assert metrics["eval_iwae_k"] == 50
     assert metrics["test_neg_elbo"] < before["test_neg_elbo"] - 5, (before, metrics)
     assert metrics["test_nll_iwae"] <= metrics["test_neg_elbo"]
     assert metrics["test_neg_elbo"] == pytest.approx(metrics["test_recon"] + metrics["test_kl"], rel=1e-5)
