@@ -198,14 +198,12 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, lam: float, init: t
 
     Parameters
     ----------
-    x : Tensor (n, d)
-        Examples as rows.
-    dictionary : Tensor (k, d)
-        Atoms as rows (any norms; learning keeps them ≤ 1).
+    x, dictionary : Tensor (n, d), Tensor (k, d)
+        Examples and atoms as rows (atoms of any norm; learning keeps them ≤ 1).
     lam : float
         λ ≥ 0. scikit-learn's ``alpha`` is λ/2.
     init : Tensor (n, k), optional
-        Warm start (e.g. the codes of the previous dictionary); zeros otherwise.
+        Warm start (e.g. the previous dictionary's codes); zeros otherwise.
     tol : float
         Relative duality-gap tolerance (of the total; examples certified alone leave early).
     max_iter : int
