@@ -70,6 +70,11 @@ class LinearAEConfig(ModelConfig):
     lr: float = Field(1e-2, gt=0)
 
 
+def _fresh_plateau_state(module, state_dict, prefix, *args) -> None:
+    """Weights of a run saved before the plateau state existed load with a fresh one."""
+    state_dict.setdefault(prefix + "plateau_state", torch.tensor([math.inf, 0.0], dtype=torch.float64))
+
+
 def principal_subspace(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k principal directions (d, k) and the variances along them, of rows of ``x`` (n, d)."""
     centred = x - x.mean(0)
@@ -120,6 +125,7 @@ class LinearAutoencoder(LatentModel):
         # ReduceLROnPlateau's memory (best excess, epochs without improvement), kept with the weights so
         # that a resumed run halves its learning rate exactly when an uninterrupted one does.
         self.register_buffer("plateau_state", torch.tensor([math.inf, 0.0], dtype=torch.float64))
+        self.register_load_state_dict_pre_hook(_fresh_plateau_state)  # weights saved before it existed
         self._plateau = None
 
     @classmethod
