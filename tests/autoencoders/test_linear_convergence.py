@@ -112,3 +112,12 @@ def test_default_recipe_reaches_pca_on_generated_low_rank_data(seed):
     assert metrics["test_recon_mse"] <= 1.005 * metrics["pca_recon_mse"], metrics
     assert metrics["epochs"] < model.config.epochs and model.converged(model.history), metrics["epochs"]
     assert metrics["subspace_angle_deg"] < 1.0
+
+
+def test_weights_saved_before_the_plateau_state_still_load():
+    model, _ = small_model()
+    state = {k: v for k, v in model.state_dict().items() if k != "plateau_state"}
+    fresh, _ = small_model(seed=1)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.decoder_weight, model.decoder_weight)
+    assert fresh.plateau_state[0] == math.inf and fresh.plateau_state[1] == 0
