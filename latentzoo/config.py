@@ -90,6 +90,8 @@ def _parse(text: str):
     loader = _StrictLoader(text)
     try:
         return loader.get_single_data()
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (ValueError, OverflowError) as error:  # e.g. int('9' * 5000), a date like 2024-13-45
         raise yaml.YAMLError(f"a value cannot be converted ({shorten(error, 60)})") from None
     finally:
@@ -137,6 +139,8 @@ def read_yaml_file(path: str | Path, *, follow_symlinks: bool = True) -> object:
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise UserError(f"{printable(path)}: no such file") from None
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (OSError, ValueError) as error:  # ELOOP: a symlink refused by O_NOFOLLOW
         reason = ("is a symbolic link; refused" if getattr(error, "errno", None) == errno.ELOOP
                   else f"cannot be read ({getattr(error, 'strerror', None) or error})")

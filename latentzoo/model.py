@@ -42,7 +42,7 @@ class ModelConfig(BaseModel):
     range-checked, so that ``--set`` mistakes fail before training starts.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     epochs: int = Field(20, gt=0, description="passes over the training split")
     batch_size: int = Field(128, gt=0, description="examples per optimizer step (global, over all devices)")

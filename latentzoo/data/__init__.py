@@ -41,6 +41,8 @@ def load_dataset(name_or_path: str, seed: int = 0) -> Dataset:
         path.stat()
     except FileNotFoundError:
         raise UserError(f"no such dataset or path: {name_or_path} (built-in datasets: {known})") from None
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (OSError, ValueError) as error:  # too long a name, a NUL byte, no permission, a loop
         reason = getattr(error, "strerror", None) or str(error)
         raise UserError(f"{printable(name_or_path)}: cannot be read ({reason})") from None

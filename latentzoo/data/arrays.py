@@ -50,7 +50,7 @@ from latentzoo.data.file_checks import (
     read_at_most,
     read_into_buffer,
 )
-from latentzoo.errors import short_repr, shorten
+from latentzoo.errors import UserError, short_repr, shorten
 
 NPZ_KEYS = ("x", "y", "x_test", "y_test")
 _PLAIN_KINDS = "biuf"
@@ -124,6 +124,8 @@ def read_npy(path: Path) -> np.ndarray:
             return _read_npy_stream(stream, os.fstat(stream.fileno()).st_size, size_is_real=True)
     except _Refused as error:
         raise bad(path, str(error)) from None
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (OSError, ValueError, EOFError) as error:
         raise bad(path, f"is not a valid .npy file ({describe_exception(error)})") from None
 
@@ -161,6 +163,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
                                                         size_is_real=info.compress_type == zipfile.ZIP_STORED)
                 except _Refused as error:
                     raise bad(path, f"array '{key}' {error}") from None
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error,
             NotImplementedError, RuntimeError, OverflowError) as error:
         # RuntimeError: encrypted member; NotImplementedError: unsupported zip feature.

@@ -113,6 +113,8 @@ def open_regular(path: Path):
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
         raise bad(path, f"cannot read ({describe_exception(error)})") from None
     try:
@@ -171,6 +173,8 @@ def file_size(path: Path) -> int:
     r"""Size in bytes of a regular file; a clear error for anything else (FIFOs and devices included)."""
     try:
         st = path.stat()
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (OSError, ValueError) as error:
         raise bad(path, f"cannot read ({describe_exception(error)})") from None
     if not stat.S_ISREG(st.st_mode):

@@ -217,6 +217,8 @@ def open_npy_lazily(path: Path, seed: int):
             shape, fortran, dtype, offset = npy_header(stream, os.fstat(stream.fileno()).st_size)
     except _Refused as error:
         raise bad(path, str(error)) from None
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (OSError, ValueError, EOFError) as error:
         raise bad(path, f"is not a valid .npy file ({describe_exception(error)})") from None
     count = math.prod(shape)

@@ -152,6 +152,8 @@ def read_json(root: Path, relative: str, limit: int = JSON_LIMIT):
         return None
     try:
         value = json.loads(data.decode("utf-8"))
+    except UserError:  # a refusal of ours (a ValueError too) passes through unchanged
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise UserError(f"{printable(path)}: unreadable JSON") from None
     _check_depth(value, path)
