@@ -114,8 +114,8 @@ def test_same_seed_same_metrics_and_different_seed_differs(tmp_path):
 
 def test_two_process_ddp_matches_one_process(tmp_path):
     common = ["fit", "linear-ae", "--data", "digits", "--epochs", "20", "--quiet", "--accelerator", "cpu"]
-    run_cli(*common, "--out", tmp_path / "one", check=True)
-    run_cli(*common, "--out", tmp_path / "two", "--devices", "2", "--strategy", "ddp", check=True)
+    run_cli(*common, "--out", tmp_path / "one", check=True, timeout=900)   # two processes share 2 cores
+    run_cli(*common, "--out", tmp_path / "two", "--devices", "2", "--strategy", "ddp", check=True, timeout=900)
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())["test_recon_mse"]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())["test_recon_mse"]
     assert abs(one - two) <= 0.01 * one, (one, two)
