@@ -183,6 +183,9 @@ def test_slurm_environment_is_read(monkeypatch):
     from latentzoo.distributed import check_launcher
     from latentzoo.engine import _fabric, _is_launching_process
 
+    # Lightning's SLURMEnvironment writes MASTER_ADDR/MASTER_PORT into os.environ as it reads them;
+    # the whole environment is restored afterwards, or a later DDP run would wait for "node7" forever.
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     for k in LAUNCHER_VARIABLES:
         monkeypatch.delenv(k, raising=False)
     for k, v in {"SLURM_NTASKS": "4", "SLURM_NTASKS_PER_NODE": "2", "SLURM_PROCID": "3", "SLURM_LOCALID": "1",
