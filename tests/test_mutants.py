@@ -22,7 +22,7 @@ gan-d-win-sign-flipped                  d_win = mean σ(D(G(η_j)) − D(y_i))  
                                                                                                discriminator step (5)
 gan-r1-weight-gamma                     R1 added with γ instead of γ/2                          gan/test_wiring: R1 by hand, linear D
 gan-gp-weight-halved                    WGAN-GP added with λ/2 instead of λ                     gan/test_wiring: linear D
-gan-grad-norm-of-discriminator          g_grad_norm measured on D's gradients                   gan/test_wiring: known states (3)
+gan-grad-norm-of-discriminator          generator_grad_norm measured on D's gradients                   gan/test_wiring: known states (3)
 gan-signals-recorded-in-eval            evaluation passes written into the diagnosis signals    gan/test_wiring: training only
 linear-ae-stops-on-loss-only            convergence without the encoder's excess (the           autoencoders/test_linear_convergence:
                                         6.9%-above-PCA failure)                                 converged needs both halves

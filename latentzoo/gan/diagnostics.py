@@ -7,10 +7,10 @@ Each detector is a pure function of recorded signals and returns one finding::
 Signals (recorded per generator update by :class:`latentzoo.gan.model.GAN`, or by
 :func:`latentzoo.gan.dirac.dirac_gan`):
 
-* ``g_grad_norm`` ‖∇_{w̃} L_G‖₂, the generator's gradient norm;
+* ``generator_grad_norm`` ‖∇_{w̃} L_G‖₂, the generator's gradient norm;
 * ``d_win`` the discriminator's soft ranking accuracy, mean over pairs of σ(D(y_i) − D(G(η_j)))
   (½ when it cannot tell real from fake, → 1 when it separates them confidently);
-* ``d_loss``, ``g_loss``, ``real_logit``, ``fake_logit`` the players' losses and outputs;
+* ``discriminator_loss``, ``generator_loss``, ``real_logit``, ``fake_logit`` the players' losses and outputs;
 * per epoch: ``modes_covered`` (mixtures) or ``diversity_ratio`` (mean pairwise distance of
   samples / the same for real data);
 * time spent in the discriminator's step, the generator's step and outside both (data, loop),
@@ -93,7 +93,7 @@ def _smooth(a: np.ndarray, parts: int = 20) -> np.ndarray:
     return np.array([b.mean() for b in np.array_split(a, parts)])
 
 
-def detect_vanishing_gradients(g_grad_norm, d_win, peak: float | None = None) -> dict:
+def detect_vanishing_gradients(generator_grad_norm, d_win, peak: float | None = None) -> dict:
     r"""Vanishing generator gradients: ‖∇L_G‖ collapses while the discriminator wins.
 
     Detected when the mean generator gradient norm over the last tenth of training is below
@@ -102,7 +102,7 @@ def detect_vanishing_gradients(g_grad_norm, d_win, peak: float | None = None) ->
     also has shrinking gradients, but there the discriminator cannot separate the players (½).
     ``peak`` adds a peak measured elsewhere (e.g. per-epoch means over a run longer than the series).
     """
-    g, w = _array(g_grad_norm), _array(d_win)
+    g, w = _array(generator_grad_norm), _array(d_win)
     name = "vanishing_gradients"
     remedy = ("use the non-saturating generator loss (loss=nonsaturating) or a Wasserstein/hinge loss with "
               "gp/spectral_norm; weaken the discriminator (lower lr_d, n_critic=1, r1>0)")
@@ -399,10 +399,10 @@ def diagnose(signals: dict, modes_covered=None, modes_total=None, diversity_rati
              resolutions: dict | None = None, full_resolution: int | None = None,
              progressive: bool = False) -> list[dict]:
     """All four findings, in the order of the seed (see :data:`NAMES`)."""
-    osc_keys = [k for k in ("fake_logit", "real_logit", "d_loss", "g_loss", "generator_output") if k in signals]
+    osc_keys = [k for k in ("fake_logit", "real_logit", "discriminator_loss", "generator_loss", "generator_output") if k in signals]
     timing = timing or {}
     return [
-        detect_vanishing_gradients(signals.get("g_grad_norm"), signals.get("d_win"), g_grad_peak),
+        detect_vanishing_gradients(signals.get("generator_grad_norm"), signals.get("d_win"), g_grad_peak),
         detect_oscillation({k: signals[k] for k in osc_keys}),
         detect_mode_collapse(modes_covered, modes_total, diversity_ratio),
         detect_slow_training(timing.get("data", 0.0), timing.get("discriminator", 0.0),

@@ -26,8 +26,8 @@ def dirac_gan(loss: str = "nonsaturating", steps: int = 2000, lr_d: float = 0.1,
 
     Per step: ``n_critic`` discriminator steps on −V + (γ/2)·R1 with γ = ``r1``, then one generator
     step on :func:`generator_loss`. Returns ``theta``, ``psi``, ``generator_output`` (= θ),
-    ``d_loss``, ``g_loss``, ``real_logit`` (= 0), ``fake_logit`` (= ψθ), ``g_grad_norm`` (|∂L_G/∂θ|),
-    ``d_grad_norm`` and ``d_win`` (= σ(0 − ψθ)).
+    ``discriminator_loss``, ``generator_loss``, ``real_logit`` (= 0), ``fake_logit`` (= ψθ), ``generator_grad_norm`` (|∂L_G/∂θ|),
+    ``discriminator_grad_norm`` and ``d_win`` (= σ(0 − ψθ)).
     """
     theta = torch.tensor(float(theta0), dtype=torch.float64, requires_grad=True)
     psi = torch.tensor(float(psi0), dtype=torch.float64, requires_grad=True)
@@ -36,8 +36,8 @@ def dirac_gan(loss: str = "nonsaturating", steps: int = 2000, lr_d: float = 0.1,
     def discriminator(x):
         return psi * x.reshape(-1)                       # D(x) = ψ·x
 
-    out = {k: [] for k in ("theta", "psi", "generator_output", "d_loss", "g_loss", "real_logit", "fake_logit",
-                           "g_grad_norm", "d_grad_norm", "d_win")}
+    out = {k: [] for k in ("theta", "psi", "generator_output", "discriminator_loss", "generator_loss", "real_logit", "fake_logit",
+                           "generator_grad_norm", "discriminator_grad_norm", "d_win")}
     for _ in range(steps):
         for _ in range(n_critic):
             fake = theta.detach().reshape(1, 1)
@@ -56,11 +56,11 @@ def dirac_gan(loss: str = "nonsaturating", steps: int = 2000, lr_d: float = 0.1,
         out["theta"].append(t)
         out["psi"].append(p)
         out["generator_output"].append(t)
-        out["d_loss"].append(float(d_loss.detach()))
-        out["g_loss"].append(float(g_loss.detach()))
+        out["discriminator_loss"].append(float(d_loss.detach()))
+        out["generator_loss"].append(float(g_loss.detach()))
         out["real_logit"].append(0.0)
         out["fake_logit"].append(p * t)
-        out["g_grad_norm"].append(abs(float(g_theta)))
-        out["d_grad_norm"].append(abs(float(g_psi)))
+        out["generator_grad_norm"].append(abs(float(g_theta)))
+        out["discriminator_grad_norm"].append(abs(float(g_psi)))
         out["d_win"].append(float(torch.sigmoid(torch.tensor(-p * t))))
     return out

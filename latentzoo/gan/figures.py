@@ -56,7 +56,7 @@ def diagnosis_panel(diagnosis: list[dict], path: Path, signals: dict | None = No
                 text_ax.text(0.04, y, line, fontsize=7, va="top", transform=text_ax.transAxes)
                 y -= 0.04
         y -= 0.02
-    panels = [("g_grad_norm", "generator gradient norm", True), ("d_win", "D ranking accuracy", False),
+    panels = [("generator_grad_norm", "generator gradient norm", True), ("d_win", "D ranking accuracy", False),
               ("fake_logit", "mean D(G(eta))", False)]
     for i, (key, label, logy) in enumerate(panels):
         ax = fig.add_axes([0.66, 0.72 - 0.32 * i, 0.32, 0.22])

@@ -60,8 +60,6 @@ from latentzoo.spec import Figure, Metric
 EVAL_SAMPLES = 2500          # PacGAN's sample count for the mixture metrics
 SNAPSHOTS = 6                # epochs whose samples are kept for the "samples over training" figure
 SIGNALS = ("discriminator_loss", "generator_loss", "real_logit", "fake_logit", "d_win", "generator_grad_norm")
-# the names :mod:`latentzoo.gan.diagnostics` reads the signals under
-DIAGNOSIS_NAMES = {"discriminator_loss": "d_loss", "generator_loss": "g_loss", "generator_grad_norm": "g_grad_norm"}
 SIGNAL_STEPS = 4096          # per-step signals kept in the weights (the last steps), for diagnosis after loading
 
 
@@ -426,7 +424,7 @@ class GAN(LatentModel):
             count = int(self.signal_count[i])
             ring = self.signal_buffer[i]
             values = ring[:count] if count <= SIGNAL_STEPS else ring.roll(-(count % SIGNAL_STEPS))  # oldest first
-            out[DIAGNOSIS_NAMES.get(k, k)] = values.tolist() if count else [h[k] for h in history if k in h]
+            out[k] = values.tolist() if count else [h[k] for h in history if k in h]
         return out
 
     def diagnose(self, history: list[dict], final: dict | None = None) -> list[dict]:

@@ -104,7 +104,7 @@ def test_oscillation_p_value_is_uniform_enough_on_white_noise():
 
 def test_oscillation_evidence_quotes_the_measured_rates():
     rng = np.random.default_rng(18)
-    finding = diagnostics.detect_oscillation({"d_loss": rng.standard_normal(1024)})
+    finding = diagnostics.detect_oscillation({"discriminator_loss": rng.standard_normal(1024)})
     m, n = diagnostics.OSCILLATION_MEASURED, RUNS
     assert not finding["detected"]
     assert f"{m['ar1_0.99']}/{n} on AR(1) ρ=0.99" in finding["evidence"]

@@ -22,7 +22,7 @@ def test_oscillation_dirac_gan_circles_without_regularisation_and_converges_with
     # the analysis: without R1 θ keeps circling around 0 (amplitude ≈ its start); with R1 it converges
     assert max(abs(t) for t in circling["theta"][-200:]) > 0.5
     assert max(abs(t) for t in damped["theta"][-200:]) < 1e-6
-    keys = ("generator_output", "fake_logit", "d_loss")
+    keys = ("generator_output", "fake_logit", "discriminator_loss")
     bad = diagnostics.detect_oscillation({k: circling[k] for k in keys})
     good = diagnostics.detect_oscillation({k: damped[k] for k in keys})
     assert bad["detected"] and "periodic swings" in bad["evidence"] and "r1" in bad["remedy"]
@@ -31,7 +31,7 @@ def test_oscillation_dirac_gan_circles_without_regularisation_and_converges_with
 
 def test_oscillation_stays_quiet_on_stationary_noise():
     noise = torch.randn(2000, generator=torch.Generator().manual_seed(0)).tolist()
-    assert not diagnostics.detect_oscillation({"d_loss": noise})["detected"]
+    assert not diagnostics.detect_oscillation({"discriminator_loss": noise})["detected"]
 
 
 def test_oscillation_stays_quiet_on_red_noise_and_random_walks_that_fooled_the_old_detector():
@@ -42,7 +42,7 @@ def test_oscillation_stays_quiet_on_red_noise_and_random_walks_that_fooled_the_o
     red = lfilter([1.0], [1.0, -0.99], 0.14 * rng.standard_normal((30, 2000)), axis=-1)
     walks = np.cumsum(rng.standard_normal((50, 2000)), axis=-1)
     old = sum(_old_rule(x) for x in red) + sum(_old_rule(x) for x in walks)
-    new = sum(diagnostics.detect_oscillation({"d_loss": x})["detected"] for x in [*red, *walks])
+    new = sum(diagnostics.detect_oscillation({"discriminator_loss": x})["detected"] for x in [*red, *walks])
     assert old >= 10 and new <= 4
 
 
@@ -69,7 +69,7 @@ def test_oscillation_test_finds_the_period_and_sees_a_dying_swing():
     assert 0.7 < steady["persistence"] < 1.4
     # a converging spiral: significant, but its amplitude in the second half is e^{-512/200}·… of the first
     assert dying["p"] < 1e-10 and dying["persistence"] < 0.2
-    assert not diagnostics.detect_oscillation({"g_loss": np.exp(-t / 200) * 5 * np.sin(2 * np.pi * t / 50)
+    assert not diagnostics.detect_oscillation({"generator_loss": np.exp(-t / 200) * 5 * np.sin(2 * np.pi * t / 50)
                                                + 0.1 * noise})["detected"]
     assert diagnostics.oscillation_test(np.ones(1024)) is None           # nothing to test
     assert diagnostics.oscillation_test(noise[:40]) is None              # too short
@@ -88,8 +88,8 @@ def test_oscillation_holm_correction_counts_every_tested_signal():
         raise AssertionError("no white-noise series with p in (α/4, α] found")
     others = {f"quiet{i}": rng.standard_normal(512) for i in range(3)}
     assert all(diagnostics.oscillation_test(v)["p"] > alpha for v in others.values())
-    assert diagnostics.detect_oscillation({"d_loss": x})["detected"]
-    family = diagnostics.detect_oscillation({"d_loss": x, **others})
+    assert diagnostics.detect_oscillation({"discriminator_loss": x})["detected"]
+    family = diagnostics.detect_oscillation({"discriminator_loss": x, **others})
     assert not family["detected"] and "over 4 signals" in family["evidence"]
 
 
@@ -100,8 +100,8 @@ def test_vanishing_gradients_minimax_against_a_winning_discriminator():
     healthy = dirac_gan("nonsaturating", **setup)
     assert abs(saturated["theta"][-1] - 4.0) < 0.01                # the generator is stuck
     assert abs(healthy["theta"][-1]) < 0.5                         # the non-saturating one reaches the data
-    bad = diagnostics.detect_vanishing_gradients(saturated["g_grad_norm"], saturated["d_win"])
-    good = diagnostics.detect_vanishing_gradients(healthy["g_grad_norm"], healthy["d_win"])
+    bad = diagnostics.detect_vanishing_gradients(saturated["generator_grad_norm"], saturated["d_win"])
+    good = diagnostics.detect_vanishing_gradients(healthy["generator_grad_norm"], healthy["d_win"])
     assert bad["detected"] and "nonsaturating" in bad["remedy"]
     assert not good["detected"]
 
@@ -109,7 +109,7 @@ def test_vanishing_gradients_minimax_against_a_winning_discriminator():
 def test_vanishing_gradients_not_confused_with_convergence():
     # with R1 the generator's gradient also goes to 0, but because the game converged (D at ½)
     converged = dirac_gan("minimax", steps=1500, lr_d=0.1, lr_g=0.1, r1=1.0)
-    assert not diagnostics.detect_vanishing_gradients(converged["g_grad_norm"], converged["d_win"])["detected"]
+    assert not diagnostics.detect_vanishing_gradients(converged["generator_grad_norm"], converged["d_win"])["detected"]
 
 
 def test_mode_collapse_from_coverage_and_from_diversity():

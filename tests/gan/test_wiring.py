@@ -237,11 +237,11 @@ def test_diagnosis_signals_on_known_states(score, win):
     assert signals["real_logit"] == [pytest.approx(float(d_real.mean()), rel=1e-6, abs=1e-6)]
     assert signals["fake_logit"] == [pytest.approx(-2.0 * score, abs=1e-6)]
     softplus = torch.nn.functional.softplus
-    assert signals["d_loss"] == [pytest.approx(float(softplus(-d_real).mean() + softplus(d_fake).mean()), rel=1e-5)]
-    assert signals["g_loss"] == [pytest.approx(float(softplus(-d_fake).mean()), rel=1e-5)]
+    assert signals["discriminator_loss"] == [pytest.approx(float(softplus(-d_real).mean() + softplus(d_fake).mean()), rel=1e-5)]
+    assert signals["generator_loss"] == [pytest.approx(float(softplus(-d_fake).mean()), rel=1e-5)]
     # ∂/∂(G's weights) of E softplus(−D(G(η))), by hand on a copy, from the same gradients the step used
     grads = [p.grad for p in model.generator.parameters()]
-    assert signals["g_grad_norm"] == [pytest.approx(float(torch.cat([g.reshape(-1) for g in grads]).norm()),
+    assert signals["generator_grad_norm"] == [pytest.approx(float(torch.cat([g.reshape(-1) for g in grads]).norm()),
                                                     rel=1e-5)]
     expected_bias_grad = -torch.sigmoid(-d_fake).mean() * torch.tensor([score, 0.0])  # −E σ(−d_f)·∇_v D
     torch.testing.assert_close(model.generator.bias.grad, expected_bias_grad)
