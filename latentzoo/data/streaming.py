@@ -80,8 +80,8 @@ class LazyRows:
             raise AttributeError(name)
         raise LazyDataUnsupported(
             f"{printable(str(getattr(self.source, 'filename', 'the data')))} is read lazily (larger than memory), "
-            f"and the model asked for x_train.{name}() of the whole split; only linear-ae trains on such data "
-            f"yet (set {STREAM_ENV}=0 to load it whole)")
+            f"and x_train.{name}() of the whole split was asked for; read it through "
+            f"latentzoo.data.lazy_view.in_memory_view (or set {STREAM_ENV}=0 to load it whole)")
 
     @property
     def ndim(self) -> int:
