@@ -80,3 +80,15 @@ def test_over_the_cap_metrics_come_from_a_stated_subsample(vectors, monkeypatch,
     assert lazy.metrics["eval_examples"] == 20 and lazy.metrics["eval_of"] == 32   # 160 × 0.2 test examples
     whole = _train("sparse-ae", vectors, {"epochs": 1, "batch_size": 32}, False, None, monkeypatch)
     assert "eval_examples" not in whole.metrics
+
+
+def test_embed_reads_lazy_rows_batch_by_batch(vectors, monkeypatch):
+    """``model.embed`` (the CLI's ``embed`` too) takes a split read lazily and returns what the tensor gives."""
+    from latentzoo.data import load_dataset
+
+    model = _train("sparse-ae", vectors, {"epochs": 1, "batch_size": 32}, True, None, monkeypatch)
+    lazy = load_dataset(str(vectors), 0)
+    monkeypatch.setenv("LATENTZOO_STREAM", "0")
+    whole = load_dataset(str(vectors), 0)
+    assert torch.equal(model.embed(lazy.x_test), model.embed(whole.x_test))
+    assert torch.equal(model.reconstruct(lazy.x_train), model.reconstruct(whole.x_train))
