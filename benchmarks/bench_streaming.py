@@ -7,6 +7,10 @@ them needs no more memory than a chunk) in a temporary folder, deleted afterward
 * ``stream-4GB``  : 1,000,000 × 1000 float32 (4.0 GB), ``LATENTZOO_STREAM=1``
 * ``memory-200MB``: 50,000 × 1000 float32 (200 MB), the in-memory fast path (``LATENTZOO_STREAM=0``)
 * ``stream-200MB``: the same file, streamed
+* with ``--idx-rows N``: an MNIST-like IDX folder of N random 28×28 uint8 images (raw, memory-mapped
+  when streamed), in memory and streamed (``memory-idx``, ``stream-idx``)
+* with ``--image-rows N``: a folder of N random 28×28 grey PNGs in 10 class folders, decoded whole,
+  and decoded batch by batch in ``--workers`` DataLoader workers (``memory-images``, ``stream-images``)
 
 Memory is *anonymous* memory (heap, tensors; not the file-backed pages of the memory map,
 which the kernel can drop): ``RssAnon`` of ``/proc/self/status`` sampled every 20 ms by a
@@ -14,6 +18,7 @@ thread, its maximum reported as ``peak_anon_mb``. ``VmHWM`` (peak resident set, 
 pages included) is reported beside it for comparison.
 
     python benchmarks/bench_streaming.py [--rows 1000000] [--dim 1000] [--small-rows 50000] [--no-big]
+                                         [--idx-rows N] [--image-rows N] [--workers W]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -67,8 +73,36 @@ def write_npy(path: Path, rows: int, dim: int, chunk: int = 50_000, seed: int = 
     del out
 
 
-def run(path: Path, stream: bool) -> dict:
+def write_idx(folder: Path, rows: int, size: int = 28, seed: int = 0) -> Path:
+    """An MNIST-like IDX folder (raw files) of ``rows`` random uint8 images and labels, written chunk by chunk."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    header = bytes([0, 0, 8, 3]) + struct.pack(">III", rows, size, size)
+    with open(folder / "train-images-idx3-ubyte", "wb") as f:
+        f.write(header)
+        for start in range(0, rows, 50_000):
+            f.write(rng.integers(0, 256, (min(50_000, rows - start), size, size), dtype=np.uint8).tobytes())
+    labels = rng.integers(0, 10, rows, dtype=np.uint8)
+    (folder / "train-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", rows) + labels.tobytes())
+    return folder
+
+
+def write_images(folder: Path, rows: int, size: int = 28, seed: int = 0) -> Path:
+    """``rows`` random grey PNGs of size × size in 10 class folders."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for i in range(rows):
+        target = folder / f"class{i % 10}"
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(target / f"{i:08d}.png")
+    return folder
+
+
+def run(path: Path, stream: bool, workers: int | None = None) -> dict:
     env = {**os.environ, "LATENTZOO_STREAM": "1" if stream else "0"}
+    if workers is not None:
+        env["LATENTZOO_WORKERS"] = str(workers)
     done = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode:
@@ -82,9 +116,19 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=1000)
     parser.add_argument("--small-rows", type=int, default=50_000)
     parser.add_argument("--no-big", action="store_true", help="only the small file, in memory and streamed")
+    parser.add_argument("--idx-rows", type=int, default=0, help="also an IDX folder of this many images")
+    parser.add_argument("--image-rows", type=int, default=0, help="also an image folder of this many PNGs")
+    parser.add_argument("--workers", type=int, default=None, help="LATENTZOO_WORKERS for the image folder")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.idx_rows:
+            folder = write_idx(Path(tmp) / "idx", args.idx_rows)
+            results["memory-idx"], results["stream-idx"] = run(folder, False), run(folder, True)
+        if args.image_rows:
+            folder = write_images(Path(tmp) / "images", args.image_rows)
+            results["memory-images"] = run(folder, False)
+            results["stream-images"] = run(folder, True, args.workers)
         small = Path(tmp) / "small.npy"
         write_npy(small, args.small_rows, args.dim)
         results["memory-small"] = run(small, stream=False)

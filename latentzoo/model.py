@@ -28,6 +28,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from latentzoo.data.dataset import is_lazy
+from latentzoo.data.lazy_view import model_view
 from latentzoo.errors import UserError
 from latentzoo.spec import Figure, Metric
 
@@ -99,7 +101,7 @@ class LatentModel(nn.Module):
         def evaluate(self, data, history: list[dict] | None = None) -> dict:
             self._require_built()
             with evaluating(self):
-                return impl(self, _as_dataset(data), history or [])
+                return impl(self, model_view(self, _as_dataset(data)), history or [])
 
         evaluate._accepts_any_data = True
         cls.evaluate = evaluate
@@ -234,6 +236,10 @@ class LatentModel(nn.Module):
     def _batched(self, fn, x, batch_size: int = 1024):
         """``fn`` on chunks of ``x`` in eval mode without gradients; NumPy in → NumPy out, torch in → torch out."""
         self._require_built()
+        if is_lazy(x):  # rows read from a file: one batch in memory at a time, a tensor out
+            with torch.no_grad(), evaluating(self):
+                parts = [fn(x[i:i + batch_size].to(self.device)).detach().cpu() for i in range(0, len(x), batch_size)]
+            return torch.cat(parts)
         as_numpy = not isinstance(x, torch.Tensor)
         xt = self._as_examples(torch.as_tensor(np.asarray(x) if as_numpy else x))
         device = xt.device

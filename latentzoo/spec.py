@@ -106,6 +106,9 @@ ENGINE_METRICS = (
     Metric("train_seconds", "wall-clock time of the training loop", "s", "lower"),
     Metric("samples_per_second", "training throughput (examples per second of the loop)", "1/s", "higher"),
     Metric("eval_seconds", "wall-clock time of the evaluation after training", "s", "lower"),
+    # Only for data read lazily whose test split is over the cap of data.lazy_view: the metrics' subsample.
+    Metric("eval_examples", "test examples the metrics were computed on (a random subsample, data read lazily)"),
+    Metric("eval_of", "test examples in the split the subsample was drawn from"),
 )
 
 # Figures every run has, drawn from the history by the report (one figure of all training curves).

@@ -305,3 +305,35 @@ def test_gpu_check_refuses_a_machine_without_cuda():
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no CUDA device" in lines[0] and "Traceback" not in proc.stderr
+
+
+# ---- data read lazily from a file: each rank reads only its own rows ---------------------------
+LAZY_WORKER = Path(__file__).resolve().parent / "distributed_lazy_worker.py"
+
+
+def test_lazy_data_two_processes_train_like_one(tmp_path, monkeypatch):
+    """A .npy read lazily (LATENTZOO_STREAM=1) under DDP: each rank's batches read only its own rows of the
+    file (disjoint, together the epoch's rows), and the weights equal one process's on the file read whole."""
+    from distributed_cases import N_TEST, N_TRAIN, train_case
+
+    data = tiny_data("image")
+    path = tmp_path / "tiny.npy"
+    np.save(path, torch.cat([data.x_train, data.x_test])[:, 0].numpy())   # (n, 8, 8) grey images in [0, 1]
+    out = tmp_path / "lazy.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(LAZY_WORKER),
+           str(out), str(path), "vae"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=child_env(), cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = torch.load(out, weights_only=True)
+    rank0, rank1 = (set(r.tolist()) for r in got["rows"])
+    assert len(rank0) == len(rank1) == len(got["rows"][0]) > 0 and not rank0 & rank1
+    n_train = (N_TRAIN + N_TEST) - round(0.2 * (N_TRAIN + N_TEST))
+    assert len(rank0 | rank1) == n_train // 32 * 32            # every full global batch of the epoch, once
+
+    monkeypatch.setenv("LATENTZOO_STREAM", "0")
+    import distributed_cases
+
+    monkeypatch.setattr(distributed_cases, "tiny_data", lambda kind: str(path))   # the same file, read whole
+    one = train_case("vae", devices=1)
+    difference, key = compare(got["weights"], state(one), one)
+    assert difference <= TOLERANCE, f"{key} differs by {difference:.2e} (relative)"

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from latentzoo import distributed
 from latentzoo.autoencoders.base import NetworkAEConfig, NetworkAutoencoder, in_chunks, squared_error
+from latentzoo.data.lazy_view import in_memory_view
 from latentzoo.errors import UserError
 from latentzoo.spec import Metric
 
@@ -62,7 +63,7 @@ class DenoisingAutoencoder(NetworkAutoencoder):
     @classmethod
     def recipe(cls, data):
         # Gaussian noise at half the data's standard deviation, whatever its units.
-        return {**super().recipe(data), "noise": round(0.5 * float(data.x_train.std()), 4) or 0.1}
+        return {**super().recipe(data), "noise": round(0.5 * float(in_memory_view(data).x_train.std()), 4) or 0.1}
 
     @classmethod
     def check(cls, config, data):

@@ -23,13 +23,19 @@ A folder is recognised by its file names, ``<prefix>images<sep>idx3<sep>ubyte[.g
 ``<prefix>labels<sep>idx1<sep>ubyte[.gz]`` (separators ``-``, ``_`` or ``.``): a prefix
 containing ``train`` is the training split, one containing ``t10k`` or ``test`` the test
 split; a folder with a single images file (and its labels) is split from the seed.
+
+Images larger than memory allows (:func:`latentzoo.data.streaming.wants_streaming`) are not read
+but memory-mapped (:func:`map_idx`): a raw file at its header's offset, a ``.gz`` one after
+decompressing it once into an unnamed temporary file (a gzip stream cannot be mapped or indexed).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -49,6 +55,7 @@ from latentzoo.data.file_checks import (
     read_at_most,
     read_into_buffer,
 )
+from latentzoo.data.streaming import wants_streaming
 from latentzoo.errors import printable, short_repr
 
 #: IDX dtype code → big-endian numpy dtype.
@@ -84,20 +91,58 @@ def read_idx(path: Path, role: str | None = None) -> np.ndarray:
     ``role`` ``"images"`` or ``"labels"`` the dtype and ndim that role needs are checked
     from the header too, before the data is read.
     """
+    return _with_stream(path, lambda stream, size, compressed: _parse(path, stream, size, compressed, role))
+
+
+def idx_shape(path: Path, role: str | None = None) -> tuple[int, ...]:
+    """The sizes an IDX file's header announces, checked as :func:`read_idx` checks them; no data is read."""
+    return _with_stream(path, lambda stream, size, compressed: _header(path, stream, size, compressed, role)[1])
+
+
+def map_idx(path: Path, role: str | None = None) -> np.ndarray:
+    r"""The values of an IDX file as a read-only memory map, for data larger than memory.
+
+    A raw file is mapped at its header's offset. A gzip stream cannot be mapped: it is
+    decompressed once, in chunks of 1 MiB, into an unnamed temporary file (in ``TMPDIR``;
+    it needs the decompressed size on that disk and vanishes with the map), which is then
+    mapped. The checks are :func:`read_idx`'s.
+    """
+    def body(stream, size, compressed):
+        dtype, dims, header, expected = _header(path, stream, size, compressed, role)
+        if not compressed:
+            return np.memmap(path, dtype=dtype, mode="r", offset=header, shape=dims)
+        copy = tempfile.TemporaryFile(prefix="latentzoo-idx-")
+        written = 0
+        while written <= expected and (chunk := stream.read(min(1 << 20, expected + 1 - written))):
+            copy.write(chunk)
+            written += len(chunk)
+        if written != expected:
+            raise bad(path, f"truncated: IDX header claims {_plural(dims)} ({expected} bytes of data) "
+                            f"but only {written} bytes follow" if written < expected else
+                            f"has extra bytes after the {expected} bytes of data the IDX header claims")
+        copy.flush()
+        return np.memmap(copy, dtype=dtype, mode="r", shape=dims)
+
+    return _with_stream(path, body)
+
+
+def _with_stream(path: Path, body):
+    """``body(stream, file size, compressed)`` on the file (decompressed when ``.gz``); read errors as one line."""
     compressed = path.name.lower().endswith(".gz")
     try:
         with open_regular(path) as raw:
             size = os.fstat(raw.fileno()).st_size
             if not compressed:
-                return _parse(path, raw, size, compressed, role)
+                return body(raw, size, compressed)
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _parse(path, stream, size, compressed, role)
+                return body(stream, size, compressed)
     except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
         what = "corrupt gzip data" if compressed else "cannot read"
         raise bad(path, f"{what} ({describe_exception(error)})") from None
 
 
-def _parse(path: Path, stream, size: int, compressed: bool, role: str | None) -> np.ndarray:
+def _header(path: Path, stream, size: int, compressed: bool, role: str | None):
+    """(dtype, sizes, header bytes, data bytes) from the header, checked against the file's ``size``."""
     magic = read_at_most(stream, 4)
     if len(magic) < 4:
         raise bad(path, f"truncated IDX header: {len(magic)} bytes, expected at least 4")
@@ -128,6 +173,12 @@ def _parse(path: Path, stream, size: int, compressed: bool, role: str | None) ->
         problem = "truncated" if header + expected > size else "has extra bytes after the data"
         raise bad(path, f"{problem}: IDX header claims {_plural(dims)} ({header + expected} bytes) "
                         f"but the file has {size} bytes")
+    return dtype, dims, header, expected
+
+
+def _parse(path: Path, stream, size: int, compressed: bool, role: str | None) -> np.ndarray:
+    dtype, dims, _, expected = _header(path, stream, size, compressed, role)
+    n_values = expected // dtype.itemsize
     # Read at its own element size, then copied to float32 (images) or int64 (labels, ≤ 8 bytes).
     problem = allocation_problem(n_values, f"IDX data of {_plural(dims)}", dtype.itemsize, converted=True)
     if problem:
@@ -201,12 +252,27 @@ def load_idx_folder(folder: Path, seed: int) -> Dataset:
             splits[split] = prefix
         if set(splits) != {"train", "test"}:
             raise bad(folder, "several IDX images files but not one train and one t10k/test file")
-    xs, ys = {}, {}
+    pairs = {}
     for split, prefix in splits.items():
         check_inside(root, images[prefix])
-        xs[split] = _images(images[prefix])
-        ys[split] = None
         if prefix in labels:
             check_inside(root, labels[prefix])
-            ys[split] = _labels(labels[prefix], xs[split].shape[0], images[prefix])
+        pairs[split] = (images[prefix], labels.get(prefix))
+    if wants_streaming(4 * sum(math.prod(idx_shape(p, "images")) for p, _ in pairs.values())):
+        return _lazy_idx_folder(folder, pairs, seed)
+    xs, ys = {}, {}
+    for split, (image_path, label_path) in pairs.items():
+        xs[split] = _images(image_path)
+        ys[split] = None if label_path is None else _labels(label_path, xs[split].shape[0], image_path)
     return make_dataset(folder, "image", xs["train"], xs.get("test"), ys["train"], ys.get("test"), seed)
+
+
+def _lazy_idx_folder(folder: Path, pairs: dict, seed: int) -> Dataset:
+    """The images memory-mapped (:func:`map_idx`), the labels read whole; uint8 / 255 lies in [0, 1]."""
+    from latentzoo.data.streaming import lazy_dataset
+
+    parts = {}
+    for split, (image_path, label_path) in pairs.items():
+        source = map_idx(image_path, "images")
+        parts[split] = (source, None if label_path is None else _labels(label_path, source.shape[0], image_path))
+    return lazy_dataset(folder, "image", parts, layout="grey", scale=True, bounds=(0.0, 1.0), seed=seed)

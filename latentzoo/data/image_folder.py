@@ -20,7 +20,9 @@ followed only when it leads to a file inside the dataset folder (links to folder
 refused, so no loops); Pillow may use only the five decoders named above, and its
 decompression-bomb warning (more than ``Image.MAX_IMAGE_PIXELS`` pixels) is an error.
 Files are read twice — sizes and modes first, pixels second — and each is closed
-before the next is opened.
+before the next is opened. A folder whose pixels would not fit in memory
+(:func:`latentzoo.data.streaming.wants_streaming`) keeps only its file names and modes after
+the first pass; the pixels of each batch are decoded when it is needed (:class:`ImageFiles`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from latentzoo.data.file_checks import (
     open_regular,
     visible_entries,
 )
+from latentzoo.data.streaming import wants_streaming
 from latentzoo.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -188,19 +191,54 @@ def load_image_folder(folder: Path, seed: int) -> Dataset:
         modes.append(mode)
     channels = 1 if all(m in _EIGHT_BIT_GREY + _SIXTEEN_BIT_GREY for m in modes) else 3
     width, height = first_size
+    y = torch.tensor(train_labels + test_labels, dtype=torch.int64)
+    n_train = len(train_files)
+    if wants_streaming(4 * len(files) * channels * height * width):
+        return _lazy_image_folder(folder, files, modes, y, n_train, (channels, height, width), seed)
     check_allocation(folder, len(files) * channels * height * width, "the images")
 
     # Pass 2: pixels, one file open at a time, into one preallocated array.
-    x = np.empty((len(files), channels, height, width), dtype=np.float32)
-    for i, (path, mode) in enumerate(zip(files, modes)):
-        array = _pixels(path, channels, mode)
-        if array.shape != x.shape[1:]:
-            raise bad(path, f"decoded to shape {array.shape}, expected {x.shape[1:]}")
-        x[i] = array
-    x = torch.from_numpy(x)
-    y = torch.tensor(train_labels + test_labels, dtype=torch.int64)
-    n_train = len(train_files)
+    x = torch.from_numpy(ImageFiles(folder, files, modes, (channels, height, width))[:])
     if test_files:
         return make_dataset(folder, "image", x[:n_train], x[n_train:], y[:n_train], y[n_train:], seed)
     return make_dataset(folder, "image", x, None, y, None, seed)
 
+
+class ImageFiles:
+    """Images decoded on demand: ``images[rows]`` is float32 (len(rows), C, H, W), each file by :func:`_pixels`.
+
+    The in-memory reader decodes the whole folder through it (``images[:]``); a folder larger than
+    memory keeps only the file names and modes, and its batches are decoded as they are needed
+    (in ``DataLoader`` workers: :class:`latentzoo.data.streaming.StreamingBatches`).
+    """
+
+    def __init__(self, folder: Path, files: list[Path], modes: list[str], example: tuple[int, int, int]):
+        self.filename, self.files, self.modes = str(folder), files, modes
+        self.shape = (len(files), *example)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows = np.arange(len(self.files))[key] if isinstance(key, slice) else np.asarray(key, dtype=np.int64)
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
+        for i, row in enumerate(rows):   # one file open at a time
+            path = self.files[row]
+            array = _pixels(path, self.shape[1], self.modes[row])
+            if array.shape != out.shape[1:]:
+                raise bad(path, f"decoded to shape {array.shape}, expected {out.shape[1:]}")
+            out[i] = array
+        return out
+
+
+def _lazy_image_folder(folder: Path, files, modes, y, n_train: int, example, seed: int) -> Dataset:
+    """The folder decoded batch by batch (values x / 255 or x / 65535 lie in [0, 1])."""
+    from latentzoo.data.streaming import lazy_dataset, loader_workers
+
+    if n_train < len(files):
+        parts = {"train": (ImageFiles(folder, files[:n_train], modes[:n_train], example), y[:n_train]),
+                 "test": (ImageFiles(folder, files[n_train:], modes[n_train:], example), y[n_train:])}
+    else:
+        parts = {"train": (ImageFiles(folder, files, modes, example), y)}
+    return lazy_dataset(folder, "image", parts, layout="nchw", scale=False, bounds=(0.0, 1.0), seed=seed,
+                        workers=loader_workers())

@@ -1,13 +1,16 @@
-r"""Data larger than memory: a ``.npy`` read batch by batch from a memory map, never whole.
+r"""Data larger than memory: a ``.npy``, an IDX folder or an image folder read batch by batch, never whole.
 
-A ``.npy`` whose float32 copy would take more than a quarter of :func:`memory_limit` (or
-any ``.npy`` when ``LATENTZOO_STREAM=1``; never when ``LATENTZOO_STREAM=0``) is opened with
-``np.memmap`` instead of being read. Its train and test splits are :class:`LazyRows`: the
-file plus an index array (the same permutation :func:`latentzoo.data.split_train_test`
+A dataset whose float32 copy would take more than a quarter of :func:`memory_limit` (or any of
+them when ``LATENTZOO_STREAM=1``; never when ``LATENTZOO_STREAM=0``) is read lazily: a ``.npy``
+with ``np.memmap``, IDX images memory-mapped at their header's offset (a ``.gz`` one decompressed
+once into a temporary file first: :func:`latentzoo.data.idx.map_idx`), an image folder decoded
+file by file when a batch needs it (:class:`latentzoo.data.image_folder.ImageFiles`, in
+``DataLoader`` workers: :func:`loader_workers`). Its train and test splits are :class:`LazyRows`:
+the source plus an index array (the same permutation :func:`latentzoo.data.split_train_test`
 draws), so splitting copies nothing. Indexing gathers the rows in file order (locality),
 puts them back in the order asked for, and converts them exactly as the in-memory reader
 does (float32, integer images x / 255), so a batch holds the same float32 values as the
-in-memory path's and training gives the same weights.
+in-memory path's and training gives the same weights. Labels are read whole (8 bytes an example).
 
 Memory: pages of the map are file-backed (the kernel drops them under pressure); anonymous
 memory holds one batch, or one chunk of :data:`CHUNK_BYTES` in the streaming passes
@@ -32,8 +35,21 @@ from latentzoo.errors import UserError, printable
 
 #: Bytes of float32 values one chunk of a streaming pass holds (also its float64 working copy, ×2).
 CHUNK_BYTES = 32 * 2**20
-#: ``LATENTZOO_STREAM``: "1" streams every ``.npy``, "0" none; unset: those over a quarter of memory.
+#: ``LATENTZOO_STREAM``: "1" streams every ``.npy``, IDX folder and image folder, "0" none; unset: those
+#: whose float32 values take over a quarter of memory.
 STREAM_ENV = "LATENTZOO_STREAM"
+#: ``LATENTZOO_WORKERS``: DataLoader workers decoding an image folder's batches (0: the main process decodes).
+WORKERS_ENV = "LATENTZOO_WORKERS"
+
+
+def loader_workers() -> int:
+    """Worker processes for decoding image batches: ``LATENTZOO_WORKERS``, else min(4, CPUs − 1)."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if not value:
+        return min(4, max(0, (os.cpu_count() or 1) - 1))
+    if not value.isdigit():
+        raise UserError(f"{WORKERS_ENV} must be a whole number of worker processes (0 or more), got {value!r}")
+    return int(value)
 
 
 def wants_streaming(float32_bytes: int) -> bool:
@@ -57,17 +73,23 @@ class LazyRows:
         How a raw row becomes an example (see :func:`latentzoo.data.arrays.to_layout`), and
         whether integer images are scaled x / 255.
     bounds : (float, float)
-        The smallest and largest float32 value of the whole file (NaN when one is not finite).
+        The smallest and largest float32 value of the whole file (NaN when one is not finite),
+        or bounds known from the format (uint8 / 255 lies in [0, 1]).
+    workers : int
+        ``torch.utils.data.DataLoader`` worker processes that read the training batches (0: the
+        main process reads them). Image folders decode in workers (:func:`loader_workers`).
     """
 
     is_lazy = True
     dtype = torch.float32
     device = torch.device("cpu")
 
-    def __init__(self, source: np.ndarray, rows: np.ndarray, layout: str, scale: bool, bounds: tuple):
+    def __init__(self, source: np.ndarray, rows: np.ndarray, layout: str, scale: bool, bounds: tuple,
+                 workers: int = 0):
         from latentzoo.data.arrays import to_layout
 
         self.source, self.rows, self.layout, self.scale, self.bounds = source, rows, layout, scale, bounds
+        self.workers = workers
         example = to_layout(source[:1], layout).shape[1:]
         self.shape = torch.Size((len(rows), *example))
 
@@ -80,8 +102,8 @@ class LazyRows:
             raise AttributeError(name)
         raise LazyDataUnsupported(
             f"{printable(str(getattr(self.source, 'filename', 'the data')))} is read lazily (larger than memory), "
-            f"and the model asked for x_train.{name}() of the whole split; only linear-ae trains on such data "
-            f"yet (set {STREAM_ENV}=0 to load it whole)")
+            f"and x_train.{name}() of the whole split was asked for; read it through "
+            f"latentzoo.data.lazy_view.in_memory_view (or set {STREAM_ENV}=0 to load it whole)")
 
     @property
     def ndim(self) -> int:
@@ -204,8 +226,30 @@ class StreamingBatches:
         """Yield (batch_index, batch) from ``start`` to the end of the epoch."""
         assert self._indices is not None, "call start_epoch() first"
         b = self.batch_size
-        for i in range(start, len(self)):
-            yield i, self.x.take(self._indices[i * b:(i + 1) * b]).to(self.device)
+        wanted = [self._indices[i * b:(i + 1) * b] for i in range(start, len(self))]
+        if self.x.workers and wanted:   # decoded in worker processes, handed back in order
+            from torch.utils.data import DataLoader
+
+            reader = DataLoader(_Reader(self.x), sampler=wanted, batch_size=None,
+                                num_workers=min(self.x.workers, len(wanted)))
+            for i, batch in enumerate(reader, start):
+                yield i, batch.to(self.device)
+            return
+        for i, positions in enumerate(wanted, start):
+            yield i, self.x.take(positions).to(self.device)
+
+
+class _Reader:
+    """A map-style dataset whose item ``positions`` is the batch of those examples (for DataLoader workers)."""
+
+    def __init__(self, x: LazyRows):
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, positions) -> torch.Tensor:
+        return self.x.take(np.asarray(positions, dtype=np.int64))
 
 
 def open_npy_lazily(path: Path, seed: int):
@@ -228,18 +272,36 @@ def open_npy_lazily(path: Path, seed: int):
     source = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
     scale = kind == "image" and dtype.kind in "iu"
     bounds = _checked_bounds(path, source, kind, scale)
-    return _split(path, kind, source, layout, scale, bounds, seed)
+    return lazy_dataset(path, kind, {"train": (source, None)}, layout, scale, bounds, seed)
 
 
-def _split(path, kind, source, layout, scale, bounds, seed):
+def lazy_dataset(path, kind: str, parts: dict, layout: str, scale: bool, bounds: tuple, seed: int,
+                 workers: int = 0):
+    """A :class:`~latentzoo.data.Dataset` of :class:`LazyRows`, split as ``make_dataset`` splits in memory.
+
+    ``parts`` maps "train" (and "test", when the data has its own test split) to (source, labels or
+    None). Without a test split the rows are split by :func:`latentzoo.data.split_indices` from
+    ``seed``: the same examples, labels and order as the in-memory reader's split.
+    """
     from latentzoo.data.dataset import Dataset, split_indices
 
-    if source.shape[0] < 2:
-        raise bad(path, f"needs at least 2 examples to split into train and test, got {source.shape[0]}")
-    train, test = split_indices(source.shape[0], seed)
-    rows = {name: LazyRows(source, idx.numpy().astype(np.int64), layout, scale, bounds)
-            for name, idx in (("train", train), ("test", test))}
-    return Dataset(str(path), kind, rows["train"], rows["test"])
+    source, y = parts["train"]
+    if "test" in parts:
+        rows = {split: (src, np.arange(len(src), dtype=np.int64), labels) for split, (src, labels) in parts.items()}
+    else:
+        if len(source) < 2:
+            raise bad(path, f"needs at least 2 examples to split into train and test, got {len(source)}")
+        train, test = split_indices(len(source), seed)
+        rows = {split: (source, idx.numpy().astype(np.int64), None if y is None else y[idx])
+                for split, idx in (("train", train), ("test", test))}
+    for split, (_, r, _) in rows.items():
+        if len(r) == 0:
+            raise bad(path, f"the {split} split has no examples")
+    if (rows["train"][2] is None) != (rows["test"][2] is None):
+        raise bad(path, "labels are given for only one of the train and test splits")
+    x = {split: LazyRows(src, r, layout, scale, bounds, workers) for split, (src, r, _) in rows.items()}
+    y = {split: None if labels is None else labels.long() for split, (_, _, labels) in rows.items()}
+    return Dataset(str(path), kind, x["train"], x["test"], y["train"], y["test"])
 
 
 def _checked_bounds(path: Path, source: np.ndarray, kind: str, scale: bool) -> tuple[float, float]:

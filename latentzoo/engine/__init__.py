@@ -19,6 +19,7 @@ import yaml
 from latentzoo import io
 from latentzoo.config import build_config, read_config_file
 from latentzoo.data import load_dataset
+from latentzoo.data.lazy_view import model_view
 from latentzoo.engine.loop import Interrupted, finish, restore, set_up, train
 from latentzoo.engine.rundir import MARKER, check_run_dir, clear_run, prepare_run_dir, run_lock
 from latentzoo.engine.state import CHECKPOINT, TrainState, load_checkpoint, load_weights, save_weights
@@ -171,9 +172,10 @@ def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(
     torch.manual_seed(seed)  # same initial weights on every rank
     obj.build(config, dataset)
     run = set_up(fabric, obj, dataset, config, seed, out_dir)
+    run.dataset = model_view(obj, dataset)  # data read lazily: a capped in-memory view besides the batches
     state = restore(run) if resume and out_dir is not None else TrainState()
     if state.step == 0 and state.epoch == 0:
-        obj.on_train_start(dataset)
+        obj.on_train_start(run.dataset)
     if budget[0] is not None:
         from latentzoo.engine.budget import plan
 

@@ -29,6 +29,7 @@ import torch
 
 from latentzoo import io
 from latentzoo.data.batching import TensorBatches
+from latentzoo.data.lazy_view import subsample_metrics
 from latentzoo.distributed import all_mean, configure_ddp, convert_sync_batchnorm
 from latentzoo.engine.state import CHECKPOINT, TrainState, restore_checkpoint, save_checkpoint, save_weights
 from latentzoo.errors import TrainingFailed, UserError, printable
@@ -127,15 +128,14 @@ def _scalers_per_optimizer(fabric, optimizers: dict) -> dict:
 
 
 def _batches(fabric, model, dataset, batch_size: int, seed: int):
-    """This rank's batches: of the split on the device, or read from the file batch by batch when lazy."""
+    """This rank's batches: of the split on the device, or read from the file batch by batch when lazy
+    (every model trains on lazy data; what else it reads of the data comes from
+    :func:`latentzoo.data.lazy_view.model_view`)."""
     from latentzoo.data import is_lazy
 
     world, rank = fabric.world_size, fabric.global_rank
     if not is_lazy(dataset.x_train):
         return TensorBatches(dataset.x_train.to(fabric.device), batch_size, seed, rank, world)
-    if not getattr(model, "streams", False):
-        raise UserError(f"{model.name} cannot yet train on data read lazily from a file larger than memory "
-                        f"({printable(dataset.name)}); linear-ae can, or set LATENTZOO_STREAM=0 to load it whole")
     from latentzoo.data.streaming import StreamingBatches
 
     return StreamingBatches(dataset.x_train, batch_size, seed, rank, world, fabric.device)
@@ -306,6 +306,7 @@ def finish(run: Run, state: TrainState, seed: int, data_name: str) -> dict:
         "train_seconds": round(state.train_seconds, 3),
         "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 1),
         **model.evaluate(run.dataset, state.history),
+        **subsample_metrics(run.dataset),
     }
     metrics["eval_seconds"] = round(time.perf_counter() - tic, 3)
     if run.budget is not None:

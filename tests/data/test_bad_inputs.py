@@ -373,7 +373,10 @@ CASES = [
 
 @pytest.mark.timeout(20)  # a FIFO or a decompression bomb must not hang the reader
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
-def test_bad_input_gives_one_line_naming_the_file(tmp_path, write, case):
+def test_bad_input_gives_one_line_naming_the_file(tmp_path, write, case, monkeypatch):
+    # The readers that load whole: a huge but valid file would otherwise be read lazily
+    # (tests/data/test_lazy_readers.py), and "would need N GiB" is the in-memory refusal.
+    monkeypatch.setenv("LATENTZOO_STREAM", "0")
     target, offender, keyword = case(tmp_path, write)
     with warnings.catch_warnings(record=True) as warned, pytest.raises(UserError) as caught:
         warnings.simplefilter("always")

@@ -97,12 +97,10 @@ def test_streaming_path_trains_the_same_weights(fixture, request, monkeypatch, t
         assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-3), key
 
 
-@pytest.mark.parametrize(("model", "says"), [("sparse-ae", "cannot yet train on data read lazily"),
-                                              ("denoising-ae", r"asked for x_train\.std\(\)")])
-def test_other_models_refuse_lazy_data_in_one_line(model, says, vectors, monkeypatch):
-    monkeypatch.setenv("LATENTZOO_STREAM", "1")
-    with pytest.raises(UserError, match=says):
-        train_model(model, str(vectors), None, overrides={"epochs": 1}, progress=False)
+def test_whole_split_tensor_methods_refuse_in_one_line(vectors, monkeypatch):
+    lazy = loaded(vectors, True, monkeypatch)
+    with pytest.raises(UserError, match=r"x_train\.std\(\) of the whole split"):
+        lazy.x_train.std()
 
 
 def test_lazy_check_finds_a_nan_in_the_file(tmp_path, monkeypatch):
