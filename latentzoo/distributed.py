@@ -33,7 +33,7 @@ from torch import nn
 
 from latentzoo.errors import UserError
 
-__all__ = ["all_max", "all_mean", "all_sum", "check_launcher", "configure_ddp", "convert_sync_batchnorm", "full_precision",
+__all__ = ["all_max", "all_mean", "all_sum", "check_launcher", "configure_ddp", "convert_sync_batchnorm", "destroy_at_exit", "full_precision",
            "gather", "is_distributed", "local", "on_global_batch", "rank_world", "sharded", "upcast"]
 
 
@@ -50,6 +50,31 @@ def rank_world() -> tuple[int, int]:
 def is_distributed() -> bool:
     """True under an initialised process group of more than one rank."""
     return rank_world()[1] > 1
+
+
+_EXIT_HOOK = []
+
+
+def destroy_at_exit() -> None:
+    """Destroy the process group when the interpreter exits (registered once).
+
+    A process that exits with its gloo process group still alive is sometimes aborted by C++
+    during teardown ("terminate called without an active exception", exit code -6) after all
+    its work is done: a successful run would report failure to its launcher. Destroying the
+    group first prevents it, and doing it at exit keeps it usable for later runs in the process.
+    """
+    if _EXIT_HOOK:
+        return
+    import atexit
+
+    def destroy():
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+    atexit.register(destroy)
+    _EXIT_HOOK.append(destroy)
 
 
 # ---- random numbers of the global batch ----------------------------------------------------

@@ -30,7 +30,7 @@ import torch
 from latentzoo import io
 from latentzoo.data.batching import TensorBatches
 from latentzoo.data.lazy_view import subsample_metrics
-from latentzoo.distributed import all_mean, configure_ddp, convert_sync_batchnorm
+from latentzoo.distributed import all_mean, configure_ddp, convert_sync_batchnorm, destroy_at_exit
 from latentzoo.engine.state import CHECKPOINT, TrainState, restore_checkpoint, save_checkpoint, save_weights
 from latentzoo.errors import TrainingFailed, UserError, printable
 
@@ -78,8 +78,10 @@ def set_up(fabric, model, dataset, config, seed: int, out_dir: Path | None, sync
     world = fabric.world_size
     if config.batch_size % world:
         raise UserError(f"batch_size={config.batch_size} must be divisible by the number of processes ({world})")
-    if world > 1 and sync_batchnorm:
-        convert_sync_batchnorm(model, fabric.device)
+    if world > 1:
+        destroy_at_exit()
+        if sync_batchnorm:
+            convert_sync_batchnorm(model, fabric.device)
     model = model.to(fabric.device)
     batches = _batches(fabric, model, dataset, config.batch_size // world, seed)
     optimizers, schedulers = model.configure_optimizers(config.epochs * len(batches))
