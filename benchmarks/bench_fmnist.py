@@ -84,7 +84,7 @@ def simclr_rows(args, base: dict, peer: str | None) -> list[str]:
         limit = minutes * 60 * 3 + 900
         ours = worker(sys.executable, "simclr_ours", spec, limit)
         theirs = worker(peer, "simclr_lightly", spec, limit) if peer else {"error": "peers' environment missing"}
-        rows.append(f"| SimCLR, {minutes:g} min | linear-probe accuracy on h (latentzoo.probes, both) | "
+        rows.append(f"| SimCLR, {minutes:.3g} min | linear-probe accuracy on h (latentzoo.probes, both) | "
                     f"{side(ours, 'probe')} ({side(ours, 'steps', 'd')} steps) | "
                     f"lightly 1.6 ({args.lightly_aug} augmentations): {side(theirs, 'probe')} "
                     f"({side(theirs, 'steps', 'd')} steps) | training loop (augmentations included); ours "
@@ -115,7 +115,7 @@ def gan_rows(args, base: dict) -> list[str]:
         r = worker(sys.executable, "gan", {**base, "seconds": minutes * 60}, minutes * 60 * 3 + 1800)
         ours, plain = r.get("ours", r), r.get("plain", r)
         ratio = ours["fd"] / plain["fd"] if "error" not in r and plain["fd"] else None
-        rows.append(f"| GAN, {minutes:g} min | Fréchet distance, latentzoo's classifier features (same function) | "
+        rows.append(f"| GAN, {minutes:.3g} min | Fréchet distance, latentzoo's classifier features (same function) | "
                     f"{side(ours, 'fd')} ({side(ours, 'steps', 'd')} steps) | plain DCGAN loop: {side(plain, 'fd')} "
                     f"({side(plain, 'steps', 'd')} steps) | training loop only | ratio {fmt(ratio, '.2f')} |")
     return rows
