@@ -3,7 +3,7 @@ r"""Throughput at the floor (issue 12, item 4): ``lz.fit`` against a bare PyTorc
 ::
 
     python benchmarks/bench_floor.py [--data DIR] [--steps 200] [--families simclr,vae,gan,linear-ae,sparse-coding]
-                                     [--repeats 3] [--threads N]
+                                     [--repeats 3] [--threads N] [--compile]
 
 For each family, on Fashion-MNIST (``--data``; default where Debian's ``dataset-fashion-mnist`` puts it):
 
@@ -16,7 +16,9 @@ For each family, on Fashion-MNIST (``--data``; default where Debian's ``dataset-
   ``zero_grad``/``backward``/``step``, nothing else: no logging, no finiteness or gradient-norm checks,
   no schedulers, no checkpoints, no progress bar. Timed from the first step to the end of the last.
 
-The ratio latentzoo / floor is the share of the bare loop's speed that the engine keeps (target ≥ 0.9).
+``--compile`` adds ``lz.fit(..., compile=True)``: its samples/s over the same steps (the compilation falls
+in the first steps, so this is the start-up cost and the speed-up together; more ``--steps`` separate
+them) and its whole call. The ratio latentzoo / floor is the share of the bare loop's speed that the engine keeps (target ≥ 0.9).
 The two alternate ``--repeats`` times; the table gives the medians. Runs single-process, on this CPU.
 """
 
@@ -68,12 +70,14 @@ def floor(family: str, data, config, seed: int) -> float:
     return steps * b / (time.perf_counter() - tic)
 
 
-def ours(family: str, data, seed: int) -> tuple[float, float]:
+def ours(family: str, data, seed: int, compile: bool = False) -> tuple[float, float]:
     """(the engine's samples_per_second, seconds of the whole lz.fit call)."""
     import latentzoo as lz
 
+    if compile:
+        torch._dynamo.reset()                       # every compiled run pays its own compilation
     tic = time.perf_counter()
-    model = lz.fit(family, data, epochs=1, progress=False, seed=seed)
+    model = lz.fit(family, data, epochs=1, progress=False, seed=seed, compile=compile)
     return model.metrics["samples_per_second"], time.perf_counter() - tic
 
 
@@ -85,13 +89,17 @@ def measure(family: str, full, args) -> dict:
     batch = build_config(cls, full, {}, {}).batch_size
     data = subset(full, args.steps * batch, args.n_test)
     config = build_config(cls, data, {}, {"epochs": 1})
-    runs = {"floor": [], "ours": [], "whole": []}
+    runs = {"floor": [], "ours": [], "whole": [], "compiled": [], "compiled_whole": []}
     for _ in range(args.repeats):
         runs["floor"].append(floor(family, data, config, args.seed))
         rate, whole = ours(family, data, args.seed)
         runs["ours"].append(rate)
         runs["whole"].append(whole)
-    med = {k: statistics.median(v) for k, v in runs.items()}
+        if args.compile:
+            rate, whole = ours(family, data, args.seed, compile=True)
+            runs["compiled"].append(rate)
+            runs["compiled_whole"].append(whole)
+    med = {k: statistics.median(v) if v else None for k, v in runs.items()}
     return {**med, "ratio": med["ours"] / med["floor"], "batch": batch, "steps": len(data.x_train) // batch}
 
 
@@ -104,6 +112,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="also lz.fit(compile=True): its samples/s (compilation included) and whole call")
     args = parser.parse_args(argv)
     families = [f for f in args.families.split(",") if f]
     if set(families) - set(FAMILIES):
@@ -121,12 +131,15 @@ def main(argv=None) -> None:
     results = {f: measure(f, full, args) for f in families}
     print(f"\n### Throughput at the floor on Fashion-MNIST ({args.steps} steps per run, median of {args.repeats}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads)\n")
+    extra = (" lz.fit compile=True, samples/s (compilation included) | its whole call, s |", "---|---|") \
+        if args.compile else ("", "")
     print("| family | batch | steps | bare loop, samples/s | lz.fit training loop, samples/s | ratio | "
-          "lz.fit whole call, s |")
-    print("|---|---|---|---|---|---|---|")
+          f"lz.fit whole call, s |{extra[0]}")
+    print(f"|---|---|---|---|---|---|---|{extra[1]}")
     for f, r in results.items():
+        more = f" {r['compiled']:,.0f} | {r['compiled_whole']:.1f} |" if args.compile else ""
         print(f"| {f} | {r['batch']} | {r['steps']} | {r['floor']:,.0f} | {r['ours']:,.0f} | **{r['ratio']:.2f}** | "
-              f"{r['whole']:.1f} |")
+              f"{r['whole']:.1f} |{more}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def _lightly_loader(data, config, how: str):
     from latentzoo.simclr.augment import Augment
 
     if how == "kornia":
-        augment = Augment.for_data(data.kind, tuple(data.shape), crop_min=config.crop_min, flip=config.flip)
+        augment = Augment.for_data(data.kind, tuple(data.shape), crop_min=config.crop_min, flip=config.flip,
+                                   noise=config.noise, erase=config.erase)
 
         def batches():
             perm = torch.randperm(len(data.x_train))

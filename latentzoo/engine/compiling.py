@@ -5,7 +5,9 @@ is compiled in place with :meth:`torch.nn.Module.compile`: the module keeps its 
 its place in the model, only its call goes through the compiled graph. The state dict therefore
 has the same keys as without compilation (no ``_orig_mod.`` prefix), so checkpoints, weights and
 ``--resume`` work across compiled and plain runs. The augmentations (no parameters) and the
-losses stay eager. The first steps pay the compilation (seconds to minutes); the gain shows on
+losses stay eager, and so do the networks a penalty differentiates twice (the discriminator under R1
+or WGAN-GP, the contractive autoencoder's encoder): ``aot_autograd`` cannot compile a double backward.
+The first steps pay the compilation (seconds to minutes); the gain shows on
 long runs and on GPUs.
 """
 
@@ -31,12 +33,22 @@ def check_compile_works() -> None:
                         "train without --compile") from None
 
 
+def twice_differentiated(model: nn.Module) -> set[str]:
+    """Sub-networks whose gradient is itself differentiated (gradient penalties): they stay eager."""
+    c, name = getattr(model, "config", None), getattr(model, "name", "")
+    if name == "gan" and (getattr(c, "r1", 0) > 0 or getattr(c, "gp", 0) > 0):
+        return {"discriminator"}                  # R1 / WGAN-GP: the penalty's backward runs through ∂D/∂x
+    if name == "contractive-ae":
+        return {"encoder"}                        # ‖∂f/∂x‖²_F is trained through its Jacobian
+    return set()
+
+
 def compile_networks(model: nn.Module) -> list[str]:
     """Compile every direct sub-network of ``model`` that has parameters, in place; their names."""
     check_compile_works()
-    names = []
+    names, eager = [], twice_differentiated(model)
     for name, child in model.named_children():
-        if any(True for _ in child.parameters()):
+        if name not in eager and any(True for _ in child.parameters()):
             child.compile()
             names.append(name)
     return names
