@@ -2,7 +2,7 @@
 
     latentzoo fit MODEL [--data NAME|PATH] [--out DIR] [--epochs N] [--seed S] [--config FILE.yaml]
                         [--set key=value ...] [--resume] [--force] [--devices N] [--num-nodes N]
-                        [--strategy S] [--accelerator A] [--precision P]
+                        [--strategy S] [--accelerator A] [--precision P] [--max-time T] [--compile]
     latentzoo eval DIR [--json] [--gradient-variance]
     latentzoo sample DIR [-n N] [--out FILE.npy|FILE.png]   (default: DIR/samples.png)
     latentzoo embed DIR [--data D] [--split train|test] --out FILE.npy
