@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKERS = Path(__file__).resolve().parent / "fmnist_workers.py"
 FAMILIES = ("simclr", "vae", "gan", "linear", "sparse")
 QUICK = {"n_train": 2000, "n_test": 500}              # --quick: a few thousand examples, seconds per cell
+FAILURES: list[str] = []                              # one line per failed cell, printed under the table
 
 
 def worker(python: str, name: str, spec: dict, timeout: float) -> dict:
@@ -50,12 +51,17 @@ def worker(python: str, name: str, spec: dict, timeout: float) -> dict:
         done = subprocess.run([python, str(WORKERS), name, json.dumps(spec)], capture_output=True, text=True,
                               env=env, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
-        return {"error": f"{name}: no result within {timeout:.0f} s"}
+        return failed(f"{name}: no result within {timeout:.0f} s")
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
     tail = [t for t in done.stderr.strip().splitlines() if t.strip()][-1:] or ["no output"]
-    return {"error": f"{name} failed (exit {done.returncode}): {tail[0][:300]}"}
+    return failed(f"{name} failed (exit {done.returncode}): {tail[0][:300]}")
+
+
+def failed(reason: str) -> dict:
+    FAILURES.append(reason)
+    return {"error": reason}
 
 
 def peer_python(path: str) -> str | None:
@@ -74,7 +80,8 @@ def fmt(value, spec: str = ".3f") -> str:
 
 
 def side(result: dict, key: str, spec: str = ".3f") -> str:
-    return result.get("error", "")[:120] if "error" in result else fmt(result.get(key), spec)
+    """A figure of a cell; "—" when the cell failed (its reason is listed under the table)."""
+    return "—" if "error" in result else fmt(result.get(key), spec)
 
 
 def simclr_rows(args, base: dict, peer: str | None) -> list[str]:
@@ -83,7 +90,7 @@ def simclr_rows(args, base: dict, peer: str | None) -> list[str]:
         spec = {**base, "seconds": minutes * 60, "lightly_aug": args.lightly_aug}
         limit = minutes * 60 * 3 + 900
         ours = worker(sys.executable, "simclr_ours", spec, limit)
-        theirs = worker(peer, "simclr_lightly", spec, limit) if peer else {"error": "peers' environment missing"}
+        theirs = worker(peer, "simclr_lightly", spec, limit) if peer else failed("lightly: no peers' environment")
         rows.append(f"| SimCLR, {minutes:.3g} min | linear-probe accuracy on h (latentzoo.probes, both) | "
                     f"{side(ours, 'probe')} ({side(ours, 'steps', 'd')} steps) | "
                     f"lightly 1.6 ({args.lightly_aug} augmentations): {side(theirs, 'probe')} "
@@ -98,7 +105,7 @@ def vae_rows(args, base: dict, peer: str | None) -> list[str]:
     spec = {**base, "epochs": args.vae_epochs, "k": args.iwae_k}
     limit = 3600 * 2
     ours = worker(sys.executable, "vae_ours", spec, limit)
-    theirs = worker(peer, "vae_pythae", spec, limit) if peer else {"error": "peers' environment missing"}
+    theirs = worker(peer, "vae_pythae", spec, limit) if peer else failed("pythae: no peers' environment")
     ratio = (ours["samples_per_second"] / theirs["samples_per_second"]
              if "error" not in ours and "error" not in theirs else None)
     return [f"| VAE, {args.vae_epochs} epochs | training samples/s | {side(ours, 'samples_per_second', ',.0f')} | "
@@ -200,6 +207,8 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(row)
+    for reason in FAILURES:
+        print(f"\n— {reason}")
     print(f"\nCommand: `python benchmarks/bench_fmnist.py {' '.join(sys.argv[1:] if argv is None else argv)}`")
 
 
