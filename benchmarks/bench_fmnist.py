@@ -124,7 +124,9 @@ def gan_rows(args, base: dict) -> list[str]:
         ratio = ours["fd"] / plain["fd"] if "error" not in r and plain["fd"] else None
         rows.append(f"| GAN, {minutes:.3g} min | Fréchet distance, latentzoo's classifier features (same function) | "
                     f"{side(ours, 'fd')} ({side(ours, 'steps', 'd')} steps) | plain DCGAN loop: {side(plain, 'fd')} "
-                    f"({side(plain, 'steps', 'd')} steps) | training loop only | ratio {fmt(ratio, '.2f')} |")
+                    f"({side(plain, 'steps', 'd')} steps) | training loop only | ratio {fmt(ratio, '.2f')}"
+                    + (f"; grids {Path(ours['grid']).name}, {Path(plain['grid']).name}" if ours.get("grid") else "")
+                    + " |")
     return rows
 
 
@@ -170,6 +172,7 @@ def parse_args(argv=None):
     parser.add_argument("--sparse-seconds", type=minutes_list, default=[60.0], help="equal-time budgets, seconds")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of every worker (default torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figures", help="folder for the GAN sample grids (8×8 samples of each side)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2,000 train / 500 test examples, 10-second budgets, 1 VAE epoch")
     args = parser.parse_args(argv)
@@ -190,6 +193,7 @@ def main(argv=None) -> None:
         sys.exit(f"error: --data {args.data} is not a folder; install Fashion-MNIST with "
                  "`apt-get install dataset-fashion-mnist` or pass --data DIR")
     base = {"data": str(Path(args.data).resolve()), "seed": args.seed, "threads": args.threads,
+            "figures": str(Path(args.figures).resolve()) if args.figures else None,
             **(QUICK if args.quick else {})}
     peer = peer_python(args.peer_python) if {"simclr", "vae"} & set(args.families) else None
     tic, rows = time.perf_counter(), []

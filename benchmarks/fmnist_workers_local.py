@@ -39,15 +39,25 @@ def plain_dcgan(generator, discriminator, data, latent_dim: int, batch_size: int
     return {"train_seconds": time.perf_counter() - tic, "steps": steps}
 
 
-def frechet(sample_fn, data) -> float:
-    """Fréchet distance of 10,000 (or len(test)) samples to the test split, in the feature space latentzoo's GAN
-    evaluation uses (its classifier trained on the data's labels), by latentzoo's own function."""
+def frechet(fake: torch.Tensor, data) -> float:
+    """Fréchet distance of ``fake`` to the test split, in the feature space latentzoo's GAN evaluation uses
+    (its classifier trained on the data's labels), by latentzoo's own function."""
     from latentzoo.gan import metrics
 
     features, _ = metrics.resolve_feature_extractor(None, data)
-    with torch.no_grad():
-        fake = sample_fn(len(data.x_test))
     return metrics.feature_metrics(data.x_test, fake, features)["frechet_distance"]
+
+
+def grid(fake: torch.Tensor, data, folder: str | None, name: str) -> str | None:
+    """An 8×8 grid of the first 64 samples, as ``folder/name`` (when a folder is given)."""
+    if not folder:
+        return None
+    from pathlib import Path
+
+    from latentzoo.plots import as_images, image_grid
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return str(image_grid(as_images(fake[:64], data.kind, tuple(data.shape)), Path(folder) / name, title=name))
 
 
 def gan(spec: dict) -> dict:
@@ -59,19 +69,24 @@ def gan(spec: dict) -> dict:
     torch.manual_seed(seed)
     ours = lz.fit("gan", data, max_time=f"{spec['seconds']}s", progress=False, seed=seed, **spec.get("overrides", {}))
     m = ours.metrics
-    g_ours = torch.Generator().manual_seed(1)
-    fd_ours = frechet(lambda n: ours.sample(n, generator=g_ours), data)
+    n, tag = len(data.x_test), f"{spec['seconds'] / 60:.3g}min"
+    fake_ours = ours.sample(n, generator=torch.Generator().manual_seed(1))
+    fd_ours = frechet(fake_ours, data)
     cls, c = config_for("gan", data, spec.get("overrides", {}))
     torch.manual_seed(seed)
     fresh = cls(c, data)
     generator, discriminator = fresh.generator, fresh.discriminator.net
     plain = plain_dcgan(generator, discriminator, data, c.latent_dim, c.batch_size, spec["seconds"])
     generator.eval()
-    g = torch.Generator().manual_seed(1)
-    fd_plain = frechet(lambda n: generator(torch.randn(n, c.latent_dim, generator=g)), data)
+    with torch.no_grad():
+        fake_plain = generator(torch.randn(n, c.latent_dim, generator=torch.Generator().manual_seed(1)))
+    fd_plain = frechet(fake_plain, data)
     return {"ours": {"fd": fd_ours, "train_seconds": m["train_seconds"], "steps": m.get("steps"),
-                     "fd_own_metric": m.get("frechet_distance")},
-            "plain": {"fd": fd_plain, **plain}, "batch_size": c.batch_size, "torch": torch.__version__}
+                     "fd_own_metric": m.get("frechet_distance"),
+                     "grid": grid(fake_ours, data, spec.get("figures"), f"gan-latentzoo-{tag}.png")},
+            "plain": {"fd": fd_plain, **plain, "grid": grid(fake_plain, data, spec.get("figures"),
+                                                            f"gan-plain-dcgan-{tag}.png")},
+            "batch_size": c.batch_size, "torch": torch.__version__}
 
 
 # ---- linear AE vs PCA -----------------------------------------------------------------------
