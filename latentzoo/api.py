@@ -30,7 +30,7 @@ __all__ = ["as_dataset", "fit", "load"]
 def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, seed: int = 0, devices=1,
         num_nodes: int = 1, strategy: str = "auto", accelerator: str = "auto", precision: str = "32-true",
         max_time=None, progress: bool = True, resume: bool = False, force: bool = False, threads: int | None = None,
-        **options):
+        compile: bool = False, **options):
     r"""Train ``model`` on ``data`` and return the trained model (an ``nn.Module``).
 
     Parameters
@@ -64,6 +64,8 @@ def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, see
         training stops when it is spent, and evaluation follows.
     threads : int, optional
         CPU threads of this process.
+    compile : bool
+        Run the networks under ``torch.compile`` (as ``--compile``; the same weights, a slower start).
     **options
         The model's options, the keys of ``--set`` (``latent_dim=16``, ``lr=1e-3``, ...).
 
@@ -73,20 +75,18 @@ def fit(model, data=None, *, test=None, out=None, epochs: int | None = None, see
         Trained, in eval mode, with ``.metrics`` (the dict of ``metrics.json``), ``.history`` and ``.config``.
     """
     from latentzoo.engine import train_model
+    from latentzoo.registry import model_class
 
     _check_arguments(model, seed, epochs)
     dataset, batch_size = _training_data(data, test, seed)
-    if batch_size is not None and "batch_size" not in options:
-        options["batch_size"] = batch_size
+    options = options if batch_size is None else {"batch_size": batch_size, **options}
     if isinstance(model, str):
-        from latentzoo.registry import model_class
-
         model = model_class(model)(**options)
         options = {}
-    trained = train_model(model, dataset, out, overrides=options, seed=seed, epochs=epochs, resume=resume, force=force,
-                          accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                          precision=precision, progress=progress, max_time=max_time, threads=threads)
-    return trained.eval()
+    fabric = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy}
+    return train_model(model, dataset, out, overrides=options, seed=seed, epochs=epochs, resume=resume, force=force,
+                       precision=precision, progress=progress, max_time=max_time, threads=threads, compile=compile,
+                       **fabric).eval()
 
 
 def load(run_dir, device: str | torch.device = "cpu", **networks):

@@ -2,7 +2,7 @@
 
     latentzoo fit MODEL [--data NAME|PATH] [--out DIR] [--epochs N] [--seed S] [--config FILE.yaml]
                         [--set key=value ...] [--resume] [--force] [--devices N] [--num-nodes N]
-                        [--strategy S] [--accelerator A] [--precision P]
+                        [--strategy S] [--accelerator A] [--precision P] [--max-time T] [--compile]
     latentzoo eval DIR [--json] [--gradient-variance]
     latentzoo sample DIR [-n N] [--out FILE.npy|FILE.png]   (default: DIR/samples.png)
     latentzoo embed DIR [--data D] [--split train|test] --out FILE.npy
@@ -56,8 +56,9 @@ def cli():
 @click.option("--deterministic", is_flag=True, help="use deterministic algorithms (slower on GPU)")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per process (default: PyTorch's)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--compile", "compile_", is_flag=True, help="run the networks under torch.compile (slower start)")
 def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, trust, force, devices, num_nodes, strategy,
-        accelerator, precision, max_time, deterministic, threads, quiet):
+        accelerator, precision, max_time, deterministic, threads, quiet, compile_):
     """Train MODEL and write its run directory (see `latentzoo list` for models and datasets)."""
     from latentzoo.config import parse_overrides
     from latentzoo.engine import default_data
@@ -76,7 +77,7 @@ def fit(model, data, out_dir, epochs, seed, config_file, sets, resume, trust, fo
                       epochs=epochs, resume=resume, force=force, accelerator=accelerator, devices=devices,
                       num_nodes=num_nodes, strategy=strategy, precision=precision, progress=not quiet,
                       deterministic=deterministic, threads=threads, trust=trust,
-                      max_time=max_time)
+                      max_time=max_time, compile=compile_)
     if metrics:
         _print_metrics(metrics)
         click.echo(f"run written to {out_dir}")

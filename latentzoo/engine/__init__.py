@@ -109,22 +109,23 @@ def fit(model, data, out_dir, *, overrides: dict | None = None, config_file: str
         epochs: int | None = None, resume: bool = False, force: bool = False, accelerator: str = "auto",
         devices: int | str = 1, num_nodes: int = 1, strategy: str = "auto", precision: str = "32-true",
         progress: bool | object = True, deterministic: bool = False, threads: int | None = None,
-        trust: bool = False, max_time=None) -> dict:
+        trust: bool = False, max_time=None, compile: bool = False) -> dict:
     """Train ``model`` on ``data``, write the run directory ``out_dir`` and return its metrics (the CLI's path)."""
     return train_model(model, data, out_dir, overrides=overrides, config_file=config_file, seed=seed, epochs=epochs,
                        resume=resume, force=force, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
                        strategy=strategy, precision=precision, progress=progress, deterministic=deterministic,
-                       threads=threads, trust=trust, max_time=max_time).metrics
+                       threads=threads, trust=trust, max_time=max_time, compile=compile).metrics
 
 
 def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=0, epochs=None, resume=False,
                 force=False, accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="32-true",
-                progress=True, deterministic=False, threads=None, trust=False, max_time=None):
+                progress=True, deterministic=False, threads=None, trust=False, max_time=None, compile=False):
     """Train and return the model (with ``.metrics``, ``.history`` and ``.config``); ``out_dir=None`` writes nothing.
 
     ``model`` is a registered name or a model object; ``data`` a built-in name, a path or a
     :class:`~latentzoo.data.Dataset`. ``progress`` is True (a progress bar), False, or an object with
-    ``update(n)`` and ``set_postfix_str(s)`` (an outer progress display, as the tour uses).
+    ``update(n)`` and ``set_postfix_str(s)`` (an outer progress display, as the tour uses). ``compile=True``
+    runs the networks under ``torch.compile`` (:mod:`latentzoo.engine.compiling`).
     """
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is None and resume:
@@ -132,6 +133,10 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
     if out_dir is not None and _is_launching_process():  # fail early, before data is loaded
         check_run_dir(out_dir, resume, force)
     _check_precision(precision)
+    if compile:   # refused in one line before any data is read where torch.compile cannot work
+        from latentzoo.engine.compiling import check_compile_works
+
+        check_compile_works()
     budget_seconds = None
     if max_time is not None:
         from latentzoo.engine.budget import parse_duration
@@ -165,10 +170,10 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
             _write_config(out_dir, obj, data_spec, seed, config, dataset, fabric_options)
         fabric.barrier()
         return _run(fabric, obj, dataset, config, seed, out_dir, resume, progress,
-                    (budget_seconds, data_spec, fabric_options))
+                    (budget_seconds, data_spec, fabric_options), compile)
 
 
-def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(None, None, None)):
+def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(None, None, None), compile=False):
     torch.manual_seed(seed)  # same initial weights on every rank
     obj.build(config, dataset)
     run = set_up(fabric, obj, dataset, config, seed, out_dir)
@@ -182,6 +187,10 @@ def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(
         run.budget, run.budget_start_step = plan(run, state, budget[0]), state.step
         if out_dir is not None and fabric.is_global_zero:   # the planned epochs (a cap) are the run's epochs
             _write_config(out_dir, obj, budget[1], seed, config, dataset, budget[2])
+    if compile:   # after the budget's calibration (which copies the model), so the copy stays eager
+        from latentzoo.engine.compiling import compile_networks
+
+        compile_networks(obj)
     run.bar = _progress(progress, fabric.is_global_zero, config.epochs * len(run.batches), state.step, obj.name)
     try:
         train(run, state)

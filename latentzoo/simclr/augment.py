@@ -12,7 +12,10 @@ Per data kind (``Augment.for_data`` picks one; its defaults scale with the examp
   [crop_min, 1], aspect ratio in [3/4, 4/3]), horizontal flip, and for colour images
   colour jitter (p 0.8) and random grey (p 0.2); Gaussian blur (p 0.5, kernel ≈ H/10,
   odd, ≥ 3). 8×8 digits get milder crops (crop_min 0.5) than 32×32 photos (0.2), no flip
-  by default (a mirrored digit is often another digit) and a light blur.
+  by default (a mirrored digit is often another digit) and a light blur. Grey images of 16 to 31
+  pixels a side (28×28 Fashion-MNIST, MNIST) get a crop of at least 0.3 of the area, a flip,
+  the blur, additive Gaussian noise (``noise``) and random erasing (``erase``): see
+  :data:`GREY_MEDIUM`.
 * signals (n, L) — a random circular shift (roll) by up to ``shift`` · L samples, an
   amplitude scaling by U(1 − scale, 1 + scale), a crop of a random window of
   U(crop_min, 1) · L samples linearly resized back to L, a shear (a random linear trend,
@@ -39,12 +42,12 @@ class ImageAugment(nn.Module):
     r"""Kornia pipeline for images (n, C, H, W) in [0, 1]."""
 
     def __init__(self, shape: tuple[int, int, int], crop_min: float, flip: float, blur: float,
-                 jitter: float = 0.4):
+                 jitter: float = 0.4, noise: float = 0.0, erase: float = 0.0):
         super().__init__()
         import kornia.augmentation as K
 
         c, h, w = shape
-        self.crop_min, self.flip, self.blur = crop_min, flip, blur
+        self.crop_min, self.flip, self.blur, self.noise, self.erase = crop_min, flip, blur, noise, erase
         layers: list[nn.Module] = [
             K.RandomResizedCrop((h, w), scale=(crop_min, 1.0), ratio=(3 / 4, 4 / 3)),
         ]
@@ -57,9 +60,26 @@ class ImageAugment(nn.Module):
             sigma = (0.1, 2.0 * min(h, w) / 32)            # SimCLR's σ ∈ [0.1, 2] at 32 px, scaled
             layers.append(K.RandomGaussianBlur((kernel, kernel), sigma, p=blur))
         self.pipeline = nn.Sequential(*layers)
+        # random erasing (Zhong et al. 2020): with probability `erase` a rectangle of 2–15% of the area set to 0
+        self.eraser = K.RandomErasing(scale=(0.02, 0.15), ratio=(0.3, 3.3), value=0.0, p=erase) if erase > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pipeline(x).clamp_(0.0, 1.0).to(x.dtype)
+        out = self.pipeline(x)
+        if self.noise > 0:   # x + a·σ·ε, a ∼ U(0, noise) per example, σ the batch's pixel spread
+            amount = self.noise * torch.rand(len(out), *([1] * (out.ndim - 1)), device=out.device, dtype=out.dtype)
+            out = out + amount * x.std() * torch.randn_like(out)
+        if self.eraser is not None:
+            out = self.eraser(out.clamp(0.0, 1.0))
+        return out.clamp_(0.0, 1.0).to(x.dtype)
+
+
+# Grey images of 16 to 31 pixels a side (28×28 Fashion-MNIST, MNIST): proposed defaults, not yet tuned by
+# measurement (issue 12 asks for it; change them here). Objects are centred and fill the frame, so a crop
+# of 0.2 of the area (the photo default) often keeps only a piece of fabric: 0.3. Clothes are left–right
+# symmetric: flip 0.5. Blur as for photos (kernel 3 at 28 px). Noise and erasing stand in for the colour
+# distortion that grey images cannot have (SimCLR's ablation: crop + colour matter most; with no colour,
+# something must stop the views from matching on raw pixel statistics).
+GREY_MEDIUM = {"crop_min": 0.3, "flip": 0.5, "blur": 0.5, "noise": 0.1, "erase": 0.25}
 
 
 class SignalAugment(nn.Module):
@@ -134,17 +154,17 @@ class Augment(nn.Module):
 
     @classmethod
     def for_data(cls, kind: str, shape: tuple[int, ...], crop_min: float | None = None,
-                 flip: float | None = None, noise: float | None = None) -> Augment:
+                 flip: float | None = None, noise: float | None = None, erase: float | None = None) -> Augment:
         r"""Defaults scaled to the example size; ``None`` keeps the default of the option."""
         if kind == "image":
-            _c, h, w = shape
+            c, h, w = shape
             small = min(h, w) < 16
-            return cls(ImageAugment(
-                shape,
-                crop_min=crop_min if crop_min is not None else (0.5 if small else 0.2),
-                flip=flip if flip is not None else (0.0 if small else 0.5),
-                blur=0.3 if small else 0.5,
-            ))
+            default = {"crop_min": 0.5 if small else 0.2, "flip": 0.0 if small else 0.5,
+                       "blur": 0.3 if small else 0.5, "noise": 0.0, "erase": 0.0}
+            if c == 1 and 16 <= min(h, w) < 32:
+                default = dict(GREY_MEDIUM)
+            given = {"crop_min": crop_min, "flip": flip, "noise": noise, "erase": erase}
+            return cls(ImageAugment(shape, **{**default, **{k: v for k, v in given.items() if v is not None}}))
         if kind == "signal":
             return cls(SignalAugment(
                 crop_min=crop_min if crop_min is not None else 0.5,
