@@ -52,3 +52,23 @@ def cached(name: str, tensors, compute: Callable[[], dict]) -> dict:
 
         io.write_json(path, value)
     return value
+
+
+def cached_tensors(name: str, tensors, compute: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
+    """``compute()`` → (tensors by name, string metadata), once per (name, ``tensors``); stored as safetensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open, save_file
+
+    path = cache_dir() / f"{name}-{data_key(name, tensors)}.safetensors"
+    with contextlib.suppress(OSError, ValueError, SafetensorError):
+        if path.is_file() and not path.is_symlink():
+            with safe_open(str(path), "pt") as f:
+                meta = dict(f.metadata() or {})
+            return load_file(str(path)), meta
+    values, meta = compute()
+    with contextlib.suppress(OSError, ValueError, SafetensorError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in values.items()}, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    return values, meta

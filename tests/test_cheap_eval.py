@@ -52,3 +52,29 @@ def test_raw_baselines_are_reused_and_invalidated_when_the_data_changes(digits, 
     probes.raw_baselines(changed)
     assert len(calls) > n                                                     # a changed dataset is recomputed
     assert len(list(tmp_path.glob("raw-probes-*.json"))) == 2
+
+
+def test_gan_feature_classifier_is_trained_once_per_dataset(digits, tmp_path, monkeypatch):
+    """The Fréchet distance's classifier: trained on the first call, read from the cache folder afterwards
+    (a fresh process: the in-process copy cleared) with the same weights and accuracy; other data retrains."""
+    from latentzoo.data import Dataset
+    from latentzoo.gan import metrics
+
+    monkeypatch.setenv("LATENTZOO_CACHE", str(tmp_path))
+    monkeypatch.setattr(metrics, "_CLASSIFIERS", {})
+    small = Dataset("d", "image", digits.x_train[:300], digits.x_test[:100], digits.y_train[:300],
+                    digits.y_test[:100])
+    first, accuracy = metrics.train_feature_classifier(small)
+    assert accuracy > 0.5
+    trained = metrics._train_classifier
+    monkeypatch.setattr(metrics, "_CLASSIFIERS", {})
+    monkeypatch.setattr(metrics, "_train_classifier", lambda *a: pytest.fail("trained again"))
+    again, accuracy_again = metrics.train_feature_classifier(small)
+    assert accuracy_again == accuracy
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    calls = []
+    monkeypatch.setattr(metrics, "_train_classifier", lambda *a: calls.append(1) or trained(*a))
+    changed = Dataset("d", "image", digits.x_train[:300].flip(0), digits.x_test[:100], digits.y_train[:300].flip(0),
+                      digits.y_test[:100])
+    metrics.train_feature_classifier(changed)
+    assert calls == [1]

@@ -150,27 +150,49 @@ class FeatureClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-_CLASSIFIERS: dict[tuple, tuple[FeatureClassifier, float]] = {}
+_CLASSIFIERS: dict[str, tuple[FeatureClassifier, float]] = {}
+
+
+#: optimizer steps of the feature classifier at most (about 7 epochs of Fashion-MNIST; small sets get 30 epochs)
+CLASSIFIER_STEPS = 3000
 
 
 def train_feature_classifier(data, epochs: int = 30, seed: int = 0) -> tuple[FeatureClassifier, float]:
     r"""Train :class:`FeatureClassifier` on ``data``'s labelled training split; return it and its test accuracy.
 
-    Cross-entropy (mean over the batch), Adam lr 1e-3, batch 128, ``epochs`` passes, on the CPU.
-    Run inside :func:`torch.random.fork_rng` with its own seed, so training it neither reads nor
-    changes the caller's random state; the result is cached per data set in this process.
+    Cross-entropy (mean over the batch), Adam lr 1e-3, batch 128, ``epochs`` passes (at most
+    :data:`CLASSIFIER_STEPS` steps), on the CPU. Run inside :func:`torch.random.fork_rng` with its
+    own seed, so training it neither reads nor changes the caller's random state. The weights are
+    cached per data set: in this process, and in the cache folder (:mod:`latentzoo.cache`), keyed by
+    a hash of the labelled data, so each data set pays for its classifier once.
     """
     if data.y_train is None:
         raise UserError(f"{data.name} has no labels to train the metrics' feature classifier; "
                         "pass feature_extractor=package.module:function")
-    key = (data.name, tuple(data.shape), len(data.x_train), float(data.x_train.sum()), epochs, seed)
+    from latentzoo.cache import cached_tensors, data_key
+
+    name = f"feature-classifier-e{epochs}-s{seed}-steps{CLASSIFIER_STEPS}"
+    labelled = (data.x_train, data.y_train, data.x_test, data.y_test)
+    key = data_key(name, labelled)
     if key in _CLASSIFIERS:
         return _CLASSIFIERS[key]
+    model = FeatureClassifier(data.shape, data.num_classes, image=data.kind == "image")
+    weights, meta = cached_tensors(name, labelled, lambda: _train_classifier(model, data, epochs, seed))
+    model.load_state_dict(weights)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    _CLASSIFIERS[key] = (model, float(meta.get("accuracy", "nan")))
+    return _CLASSIFIERS[key]
+
+
+def _train_classifier(model: FeatureClassifier, data, epochs: int, seed: int) -> tuple[dict, dict]:
+    """(state dict, {"accuracy": test accuracy}) of ``model`` trained as :func:`train_feature_classifier` says."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = FeatureClassifier(data.shape, data.num_classes, image=data.kind == "image")
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         x, y = data.x_train.float(), data.y_train
+        epochs = min(epochs, math.ceil(CLASSIFIER_STEPS / math.ceil(len(x) / 128)))
         for _ in range(epochs):
             perm = torch.randperm(len(x))
             for i in range(0, len(x), 128):
@@ -183,10 +205,7 @@ def train_feature_classifier(data, epochs: int = 30, seed: int = 0) -> tuple[Fea
     with torch.no_grad():
         accuracy = float((model(data.x_test.float()).argmax(1) == data.y_test).float().mean()) \
             if data.y_test is not None else float("nan")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    _CLASSIFIERS[key] = (model, accuracy)
-    return model, accuracy
+    return model.state_dict(), {"accuracy": repr(accuracy)}
 
 
 def resolve_feature_extractor(spec: str | Callable | None, data) -> tuple[Callable, str]:

@@ -38,3 +38,21 @@ def test_training_and_evaluation_k_have_two_names():
     assert {m.key for m in VAE.METRICS} >= set(metrics)  # every reported key is declared, with its unit
     declared = {m.key: m for m in VAE.METRICS}
     assert "not a normalised density" in declared["density"].note
+
+
+def test_the_test_bound_is_sized_to_its_cost(monkeypatch):
+    """With more test examples than EVAL_DECODES / K, the bounds are averaged over the split's first rows
+    (and say how many); a small split is used whole."""
+    import latentzoo.vae.model as vae_model
+
+    x = torch.rand(40, 6, generator=torch.Generator().manual_seed(2))
+    model, whole = evaluated(x, "gaussian")
+    assert whole["eval_iwae_examples"] == 20
+    monkeypatch.setattr(vae_model, "EVAL_DECODES", 7 * 5)     # K = 7: five examples
+    monkeypatch.setattr(vae_model, "EVAL_MIN_EXAMPLES", 1)
+    data = Dataset("tiny", "vector", x[:20], x[20:])
+    part = model.evaluate(data, [])
+    first = model.evaluate(Dataset("tiny", "vector", x[:20], x[20:25]), [])
+    assert part["eval_iwae_examples"] == 5
+    assert part["test_nll_iwae"] == pytest.approx(first["test_nll_iwae"], rel=1e-6)
+    assert part["test_nll_iwae"] != pytest.approx(whole["test_nll_iwae"], rel=1e-6)
