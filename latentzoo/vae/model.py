@@ -70,9 +70,10 @@ class VAEConfig(ModelConfig):
     eval_samples: int = Field(1000, gt=0, description="importance samples K of the test NLL estimate -L_K")
 
 
-#: decoder evaluations the test estimate may cost (examples × K): about a minute of a 28×28 conv decoder on
-#: 2 CPU cores; 1,048 examples at K = 1000 (Fashion-MNIST's 10,000 test images would take ten times longer)
-EVAL_DECODES = 2**20
+#: decoder evaluations the test estimate may cost (examples × K): the 28×28 conv decoder decodes about 2,500
+#: codes/s on 2 CPU cores (benchmarks/RESULTS.md, Fashion-MNIST), so 2^18 take about 100 s, near 10% of the
+#: 15-epoch recipe's training; 262 examples at K = 1000 (all 10,000 test images would take over an hour)
+EVAL_DECODES = 2**18
 EVAL_MIN_EXAMPLES = 256
 
 
