@@ -54,12 +54,14 @@ def cached(name: str, tensors, compute: Callable[[], dict]) -> dict:
     return value
 
 
-def cached_tensors(name: str, tensors, compute: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
-    """``compute()`` → (tensors by name, string metadata), once per (name, ``tensors``); stored as safetensors."""
+def cached_tensors(name: str, tensors, compute: Callable[[], tuple[dict, dict]],
+                   key: str | None = None) -> tuple[dict, dict]:
+    """``compute()`` → (tensors by name, string metadata), once per (name, ``tensors``); stored as safetensors.
+    ``key`` is ``data_key(name, tensors)`` when the caller has already computed it."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open, save_file
 
-    path = cache_dir() / f"{name}-{data_key(name, tensors)}.safetensors"
+    path = cache_dir() / f"{name}-{key or data_key(name, tensors)}.safetensors"
     with contextlib.suppress(OSError, ValueError, SafetensorError):
         if path.is_file() and not path.is_symlink():
             with safe_open(str(path), "pt") as f:

@@ -177,7 +177,7 @@ def train_feature_classifier(data, epochs: int = 30, seed: int = 0) -> tuple[Fea
     if key in _CLASSIFIERS:
         return _CLASSIFIERS[key]
     model = FeatureClassifier(data.shape, data.num_classes, image=data.kind == "image")
-    weights, meta = cached_tensors(name, labelled, lambda: _train_classifier(model, data, epochs, seed))
+    weights, meta = cached_tensors(name, labelled, lambda: _train_classifier(model, data, epochs, seed), key)
     model.load_state_dict(weights)
     model.eval()
     for p in model.parameters():
