@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from latentzoo.autoencoders import linear
 from latentzoo.autoencoders.linear import WINDOW, LinearAEConfig, LinearAutoencoder
 from latentzoo.data import Dataset
 from latentzoo.engine import train_model
@@ -71,6 +72,30 @@ def test_excess_losses_are_the_gaps_to_the_least_squares_halves(tied):
     assert stats["encoder_excess"] > 1e-3 and stats["decoder_excess"] > 1e-3  # a random start is far from both
     gap = float(torch.linalg.matrix_norm(w_enc @ w_dec - torch.eye(3, dtype=torch.float64)))
     assert stats["identity_gap"] == pytest.approx(gap, rel=1e-10)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_measures_from_the_scatter_matrix_equal_those_of_a_pass(tied):
+    """Up to d = SCATTER_MAX_DIM the measures come from the kept d×d scatter matrix S, not a pass over x;
+    above it, from a pass. Both give the same numbers (here on the same model, forced down each path),
+    and a changed split (or mean) is never read from a stale S."""
+    model, x = small_model(tied=tied)
+    with torch.no_grad():                      # away from the random start, so every measure is non-trivial
+        model.decoder_weight.add_(0.1 * torch.randn_like(model.decoder_weight))
+    from_scatter = model.convergence_stats(x)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear, "SCATTER_MAX_DIM", 0)
+        by_pass = model.convergence_stats(x)
+    assert from_scatter.keys() == by_pass.keys()
+    for key in by_pass:
+        assert from_scatter[key] == pytest.approx(by_pass[key], rel=1e-9, abs=1e-12), key
+    shifted = x + 1.0                          # another split: its own S, not the kept one
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear, "SCATTER_MAX_DIM", 0)
+        expected = model.convergence_stats(shifted)
+    assert model.convergence_stats(shifted)["train_recon_mse"] == pytest.approx(expected["train_recon_mse"],
+                                                                                rel=1e-9)
+    assert expected["train_recon_mse"] > 1.5 * by_pass["train_recon_mse"]   # the shift is visible in the loss
 
 
 def test_at_the_pca_solution_every_measure_is_zero():
