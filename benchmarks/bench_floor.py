@@ -12,7 +12,8 @@ For each family, on Fashion-MNIST (``--data``; default where Debian's ``dataset-
   ``--steps`` optimizer steps are taken (linear-ae may stop earlier, on convergence), with the family's
   default recipe; the figure is the engine's ``samples_per_second`` (examples over the seconds of the
   training loop, from metrics).
-* the floor: a bare loop written here with the same networks (built by the same model class with the same
+* the floor: a bare loop written here in the precision ``lz.fit`` picks by default (``precision="auto"``:
+  ``torch.autocast`` to bfloat16 where the model prefers it and the CPU has AMX), with the same networks (built by the same model class with the same
   configuration and seed), the same augmentations and loss (the model's ``forward``), the same optimizers
   (``configure_optimizers``), the same batch size and number of steps — a shuffled index into the tensor,
   ``zero_grad``/``backward``/``step``, nothing else: no logging, no finiteness or gradient-norm checks,
@@ -57,13 +58,17 @@ def floor(family: str, data, config, seed: int) -> float:
     per_epoch = len(data.x_train) // config.batch_size
     optimizers, _ = model.configure_optimizers(config.epochs * per_epoch)
     x_all, b, step = data.x_train, config.batch_size, 0
+    from latentzoo.engine.runtime import resolve_precision
+
+    bf16 = resolve_precision("auto", model, config, data, "cpu") == "bf16-mixed"   # as lz.fit's default
     tic = time.perf_counter()
     for _ in range(config.epochs):
         perm = torch.randperm(len(x_all))                 # a fresh order every epoch, as the engine's
         for i in range(per_epoch):
             x = x_all[perm[i * b:(i + 1) * b]]
             for phase in model.phases_for_step(step):
-                loss, _ = model(x, phase=phase)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss, _ = model(x, phase=phase)
                 opt = optimizers.get(phase)
                 if opt is not None:
                     opt.zero_grad(set_to_none=True)

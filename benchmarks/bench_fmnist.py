@@ -92,7 +92,7 @@ def simclr_rows(args, base: dict, peer: str | None) -> list[str]:
         ours = worker(sys.executable, "simclr_ours", spec, limit)
         theirs = worker(peer, "simclr_lightly", spec, limit) if peer else failed("lightly: no peers' environment")
         rows.append(f"| SimCLR, {minutes:.3g} min | linear-probe accuracy on h (latentzoo.probes, both) | "
-                    f"{side(ours, 'probe')} ({side(ours, 'steps', 'd')} steps) | "
+                    f"{side(ours, 'probe')} ({side(ours, 'steps', 'd')} steps, {ours.get('precision', '—')}) | "
                     f"lightly 1.6 ({args.lightly_aug} augmentations): {side(theirs, 'probe')} "
                     f"({side(theirs, 'steps', 'd')} steps) | training loop (augmentations included); ours "
                     f"whole call {side(ours, 'whole_seconds', '.0f')} s | "
@@ -108,7 +108,8 @@ def vae_rows(args, base: dict, peer: str | None) -> list[str]:
     theirs = worker(peer, "vae_pythae", spec, limit) if peer else failed("pythae: no peers' environment")
     ratio = (ours["samples_per_second"] / theirs["samples_per_second"]
              if "error" not in ours and "error" not in theirs else None)
-    return [f"| VAE, {args.vae_epochs} epochs | training samples/s | {side(ours, 'samples_per_second', ',.0f')} | "
+    return [f"| VAE, {args.vae_epochs} epochs | training samples/s | {side(ours, 'samples_per_second', ',.0f')} "
+            f"({ours.get('precision', '—')}) | "
             f"pythae 0.1.2: {side(theirs, 'samples_per_second', ',.0f')} | training loop only (ours: engine; "
             f"pythae: BaseTrainer.train_step) | ratio {fmt(ratio, '.2f')}× |",
             f"| VAE, {args.vae_epochs} epochs | test NLL, IWAE k={args.iwae_k} (latentzoo's estimator, both), nats | "

@@ -42,6 +42,13 @@ def config_for(model: str, data, overrides: dict):
     return cls, build_config(cls, data, {}, dict(overrides))
 
 
+def precision_of(model, data) -> str:
+    """The precision ``lz.fit``'s default (``precision="auto"``) ran ``model`` in on this machine."""
+    from latentzoo.engine.runtime import resolve_precision
+
+    return resolve_precision("auto", model, model.config, data, "cpu")
+
+
 def probe(encoder, data) -> float:
     """latentzoo's linear probe on the frozen representation h = encoder(x) (both sides alike)."""
     from latentzoo.probes import linear_probe_acc
@@ -67,7 +74,7 @@ def simclr_ours(spec: dict) -> dict:
     m = model.metrics
     return {"probe": probe(model.encoder, data), "train_seconds": m["train_seconds"], "whole_seconds": whole,
             "steps": m.get("steps"), "samples_per_second": m["samples_per_second"],
-            "batch_size": model.config.batch_size, "torch": torch.__version__}
+            "batch_size": model.config.batch_size, "precision": precision_of(model, data), "torch": torch.__version__}
 
 
 def _lightly_loader(data, config, how: str):
@@ -77,7 +84,7 @@ def _lightly_loader(data, config, how: str):
 
     if how == "kornia":
         augment = Augment.for_data(data.kind, tuple(data.shape), crop_min=config.crop_min, flip=config.flip,
-                                   noise=config.noise, erase=config.erase)
+                                   noise=config.noise, erase=config.erase, jitter=config.jitter)
 
         def batches():
             perm = torch.randperm(len(data.x_train))
@@ -160,7 +167,8 @@ def vae_ours(spec: dict) -> dict:
     whole = time.perf_counter() - tic
     m = model.metrics
     return {"samples_per_second": m["samples_per_second"], "train_seconds": m["train_seconds"],
-            "whole_seconds": whole, "nll": iwae_nll(model, data, spec["k"]), "torch": torch.__version__}
+            "whole_seconds": whole, "nll": iwae_nll(model, data, spec["k"]), "precision": precision_of(model, data),
+            "torch": torch.__version__}
 
 
 def vae_pythae(spec: dict) -> dict:

@@ -50,7 +50,9 @@ def cli():
 @click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--strategy", default="auto", show_default=True, help="Fabric strategy: auto, ddp, ddp_spawn, fsdp, ...")
 @click.option("--accelerator", default="auto", show_default=True, help="cpu, cuda, mps, gpu or auto")
-@click.option("--precision", default="32-true", show_default=True, help="32-true, bf16-mixed, 16-mixed, ...")
+@click.option("--precision", default="auto", show_default=True,
+              help="auto (bf16-mixed where the model prefers it and the CPU computes bfloat16 natively, else "
+                   "32-true), 32-true, bf16-mixed, 16-mixed, ...")
 @click.option("--max-time", "max_time", metavar="DURATION",
               help="train for this long (90s, 15m, 2h or minutes); schedules are planned for it")
 @click.option("--deterministic", is_flag=True, help="use deterministic algorithms (slower on GPU)")

@@ -137,6 +137,13 @@ class LatentModel(nn.Module):
     def check(cls, config: ModelConfig, data: Dataset) -> None:
         """Refuse impossible combinations of options and data with a :class:`UserError`."""
 
+    @classmethod
+    def prefers_bf16(cls, config: ModelConfig, data: Dataset) -> bool:
+        """Whether ``precision="auto"`` should run this model in bf16-mixed where the hardware computes
+        bfloat16 natively (:func:`latentzoo.engine.runtime.native_bf16`): True only where it was measured
+        faster with the same metrics (benchmarks/RESULTS.md)."""
+        return False
+
     def build(self, config: ModelConfig, data) -> LatentModel:
         """Create the networks for ``data`` (a Dataset or a :class:`~latentzoo.data.info.DataInfo`)."""
         from latentzoo.data.info import DataInfo

@@ -1,8 +1,8 @@
 r"""What a frozen representation is worth: linear and k-NN probes (SimCLR's evaluation).
 
-* :func:`linear_probe_acc` — multinomial logistic regression (L2 penalty C; L-BFGS by
-  scikit-learn on a CPU, in torch on the GPU) on features standardised with the
-  training split's mean and standard deviation, fitted on the training split, accuracy on
+* :func:`linear_probe_acc` — multinomial logistic regression (L2 penalty C; at most 200
+  iterations of torch's L-BFGS, on the features' own device) on features standardised with
+  the training split's mean and standard deviation, fitted on the training split, accuracy on
   the test split.
 * :func:`knn_acc` — the weighted k-NN classifier of Wu et al. (2018): features L2-normalised,
   the k most cosine-similar training examples vote for their class with weight
@@ -24,17 +24,17 @@ def _features(x: torch.Tensor) -> torch.Tensor:
 
 
 def linear_probe_acc(h_train: torch.Tensor, y_train: torch.Tensor, h_test: torch.Tensor,
-                     y_test: torch.Tensor, C: float = 1.0, max_iter: int = 1000, solver: str = "auto") -> float:
+                     y_test: torch.Tensor, C: float = 1.0, max_iter: int = 200, solver: str = "torch") -> float:
     r"""Test accuracy of logistic regression on standardised frozen features.
 
     Minimises ½‖W‖² + C Σ_i −log softmax(W x̂_i + b)_{y_i} over the training split, with
     x̂ = (h − mean_train) / std_train (features of zero spread are left centred). The problem is
-    convex: ``solver="torch"`` solves it by L-BFGS on the features' own device (a GPU: no copy to the
-    host), ``"sklearn"`` by scikit-learn's L-BFGS (faster on a CPU for these sizes); ``"auto"`` picks
-    torch for CUDA tensors, scikit-learn otherwise.
+    convex: ``solver="torch"`` runs at most ``max_iter`` L-BFGS iterations on the features' own device
+    (a GPU: no copy to the host), ``"sklearn"`` scikit-learn's L-BFGS. 200 iterations (scikit-learn's
+    default is 100) kept the accuracy within 0.25 points of the converged fit on Fashion-MNIST (raw
+    784-d pixels: 0.837 against 0.835; 512-d features: 0.850 against 0.850) in 15 s and 10 s instead of
+    149 s and 79 s for scikit-learn's fit to its tolerance (max_iter 1000).
     """
-    if solver == "auto":
-        solver = "torch" if h_train.is_cuda else "sklearn"
     a, b = _features(h_train), _features(h_test).to(h_train.device)
     dtype = torch.float64 if a.device.type == "cpu" else torch.float32
     a, b = a.to(dtype), b.to(dtype)
@@ -139,4 +139,5 @@ def raw_baselines(data) -> dict:
             "linear_probe_acc_raw_10pct": few_label_probe_acc(x_train, y_train, x_test, y_test, 0.10),
         }
 
-    return cached("raw-probes-1", (data.x_train, data.y_train, data.x_test, data.y_test), compute)
+    return cached("raw-probes-2",   # 2: the torch probe of at most 200 L-BFGS iterations
+                  (data.x_train, data.y_train, data.x_test, data.y_test), compute)

@@ -107,7 +107,7 @@ def saved_run(out_dir: Path, epochs: int | None = None, *, need_data: bool = Tru
 
 def fit(model, data, out_dir, *, overrides: dict | None = None, config_file: str | None = None, seed: int = 0,
         epochs: int | None = None, resume: bool = False, force: bool = False, accelerator: str = "auto",
-        devices: int | str = 1, num_nodes: int = 1, strategy: str = "auto", precision: str = "32-true",
+        devices: int | str = 1, num_nodes: int = 1, strategy: str = "auto", precision: str = "auto",
         progress: bool | object = True, deterministic: bool = False, threads: int | None = None,
         trust: bool = False, max_time=None, compile: bool = False) -> dict:
     """Train ``model`` on ``data``, write the run directory ``out_dir`` and return its metrics (the CLI's path)."""
@@ -118,7 +118,7 @@ def fit(model, data, out_dir, *, overrides: dict | None = None, config_file: str
 
 
 def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=0, epochs=None, resume=False,
-                force=False, accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="32-true",
+                force=False, accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="auto",
                 progress=True, deterministic=False, threads=None, trust=False, max_time=None, compile=False):
     """Train and return the model (with ``.metrics``, ``.history`` and ``.config``); ``out_dir=None`` writes nothing.
 
@@ -144,6 +144,7 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
         budget_seconds = parse_duration(max_time)
     fabric_options = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes,
                       "strategy": strategy, "precision": precision}
+    saved = None
     if resume and (out_dir / "config.yaml").is_file():
         if overrides or config_file:
             raise UserError("--resume continues a run with its saved configuration; drop --set/--config")
@@ -156,6 +157,9 @@ def train_model(model, data, out_dir, *, overrides=None, config_file=None, seed=
     else:
         obj, dataset, config, data_spec = resolve_run(model, data, overrides=overrides, config_file=config_file,
                                                       seed=seed, epochs=epochs)
+    from latentzoo.engine.runtime import resolve_precision
+
+    fabric_options["precision"] = resolve_precision(precision, obj, config, dataset, accelerator, saved)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     fabric = _fabric(fabric_options, len(type(obj).phases), out_dir)
@@ -208,7 +212,7 @@ def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(
     return obj
 
 
-PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "transformer-engine")
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "transformer-engine")
 
 
 def _check_precision(precision) -> None:

@@ -59,3 +59,33 @@ def local_device(options: dict) -> torch.device | None:
 
 def _has_mps() -> bool:
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def native_bf16(accelerator: str) -> bool:
+    """True when a run on ``accelerator`` lands on a CPU whose matrix units compute bfloat16 natively
+    (Intel AMX-BF16: Sapphire Rapids and later). There, bf16-mixed was measured 1.6–2× faster than
+    float32 for the 28×28 convolutional recipes (benchmarks/RESULTS.md); elsewhere on CPUs bf16 is
+    emulated and slower. GPUs keep float32 under ``auto`` until it is measured there."""
+    if accelerator not in ("cpu", "auto") or (accelerator == "auto" and (torch.cuda.is_available() or _has_mps())):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        return False
+    return False
+
+
+def resolve_precision(precision: str, model, config, data, accelerator: str, saved: dict | None = None) -> str:
+    """``precision="auto"``: a resumed run's saved precision, else bf16-mixed where the model prefers it and
+    the hardware computes it natively (:meth:`LatentModel.prefers_bf16`, :func:`native_bf16`), else 32-true.
+    Any other value is the user's choice, kept as given."""
+    if str(precision) != "auto":
+        return precision
+    if saved is not None:
+        return str(saved.get("fabric", {}).get("precision", "32-true"))
+    if data is not None and type(model).prefers_bf16(config, data) and native_bf16(accelerator):
+        return "bf16-mixed"
+    return "32-true"
