@@ -47,3 +47,34 @@ def test_without_a_budget_the_schedule_is_unchanged(tmp_path):
     model = train_model("linear-ae", "digits", None, overrides={"epochs": 2}, progress=False)
     assert "max_time_seconds" not in model.metrics
     assert torch.isfinite(torch.tensor(model.metrics["test_recon_mse"]))
+
+
+def test_progress_bar_counts_to_the_plan_not_to_the_epochs_cap(tmp_path, monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:          # records what the engine tells tqdm; draws nothing
+        def __init__(self, total=None, initial=0, **_):
+            self.total, self.n = total, initial
+            bars.append(self)
+
+        def update(self, n=1):
+            self.n += n
+
+        def refresh(self):
+            pass
+
+        def set_postfix_str(self, text):
+            self.postfix = text
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    model = train_model("gan", "ring8", tmp_path / "run", overrides={"hidden": 32}, max_time="4s", progress=True)
+    steps = model.metrics["steps"]
+    (bar,) = bars
+    assert bar.n == steps
+    # the epochs are a cap of twice the plan; the bar's total follows the plan, re-aimed at the measured speed
+    assert abs(bar.total - steps) <= 0.25 * steps + 25, (bar.total, steps)

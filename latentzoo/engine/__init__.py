@@ -195,7 +195,9 @@ def _run(fabric, obj, dataset, config, seed, out_dir, resume, progress, budget=(
         from latentzoo.engine.compiling import compile_networks
 
         compile_networks(obj)
-    run.bar = _progress(progress, fabric.is_global_zero, config.epochs * len(run.batches), state.step, obj.name)
+    # with a budget the bar counts to the planned steps (re-aimed with the plan), not to the epochs' cap
+    total = run.budget.planned_steps if run.budget is not None else config.epochs * len(run.batches)
+    run.bar = _progress(progress, fabric.is_global_zero, total, state.step, obj.name)
     try:
         train(run, state)
     finally:

@@ -122,4 +122,7 @@ def over_budget(run, state, elapsed: float) -> bool:
         if abs(total - budget.planned_steps) > 0.01 * budget.planned_steps:
             budget.planned_steps = total
             stretch_schedules(run.schedulers, total)
+            if getattr(run, "bar", None) is not None and hasattr(run.bar, "total"):
+                run.bar.total = total                      # the progress bar follows the plan
+                run.bar.refresh()
     return False

@@ -258,7 +258,9 @@ def end_epoch(run: Run, state: TrainState, epoch: int, tic: float) -> None:
         run.fabric.log_dict({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=state.step)
         io.write_text(run.out_dir / "logs" / "metrics.csv", history_csv(state.history))
     if run.bar is not None:
-        run.bar.set_postfix_str(f"epoch {epoch + 1}/{run.config.epochs} " + _postfix(record, state))
+        of = (f"/{run.config.epochs}" if run.budget is None   # with a budget, epochs is only a cap
+              else f" of ~{run.budget.planned_steps / max(1, len(run.batches)):.3g}")
+        run.bar.set_postfix_str(f"epoch {epoch + 1}{of} " + _postfix(record, state))
     save(run, state)
 
 

@@ -70,11 +70,12 @@ class VAEConfig(ModelConfig):
     eval_samples: int = Field(1000, gt=0, description="importance samples K of the test NLL estimate -L_K")
 
 
-#: decoder evaluations the test estimate may cost (examples × K): the 28×28 conv decoder decodes about 2,500
-#: codes/s on 2 CPU cores (benchmarks/RESULTS.md, Fashion-MNIST), so 2^18 take about 100 s, near 10% of the
-#: 15-epoch recipe's training; 262 examples at K = 1000 (all 10,000 test images would take over an hour)
+#: decoder evaluations the test estimate may cost (examples × K): the 28×28 conv decoder decodes about 5,000
+#: codes/s on 2 CPU cores, 512 at a time (benchmarks/RESULTS.md, Fashion-MNIST), so 2^18 take about 50 s, near
+#: 6% of the 15-epoch recipe's training; 262 examples at K = 1000 (all 10,000 test images would take over half an hour)
 EVAL_DECODES = 2**18
 EVAL_MIN_EXAMPLES = 256
+DECODE_ROWS = {"cpu": 512, "accelerator": 16384}   # codes decoded at once by likelihood_terms
 
 
 class VAE(LatentModel):
@@ -274,14 +275,20 @@ class VAE(LatentModel):
     # ---- evaluation ----------------------------------------------------------------
     @torch.no_grad()
     def likelihood_terms(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
-                         max_rows: int = 16384) -> dict[str, torch.Tensor]:
+                         max_rows: int | None = None) -> dict[str, torch.Tensor]:
         r"""Per-example bounds with ``k`` samples z_k ∼ q(z|x), batched so at most ``max_rows`` codes are decoded at once.
+
+        ``max_rows`` defaults to ``DECODE_ROWS`` of the device: on a CPU, 512 rows at a time decode the
+        28×28 conv decoder at about twice the codes/s of 16,384 at a time (whose activations leave the
+        caches; benchmarks/RESULTS.md); on a GPU, large batches.
 
         Returns a dict of tensors of shape (n,), in nats:
         ``recon`` = −(1/k) Σ_k log p(x|z_k)  (Monte-Carlo −E_q log p(x|z)),
         ``kl`` = KL(q(z|x) ‖ p(z)) (closed form), ``neg_elbo`` = recon + kl,
         ``nll_iwae`` = −L_k(x) of :func:`~latentzoo.vae.losses.iwae_bound` on the same k samples.
         """
+        if max_rows is None:
+            max_rows = DECODE_ROWS["cpu" if x.device.type == "cpu" else "accelerator"]
         per_chunk = max(1, max_rows // k)  # examples per chunk
         sample_chunk = min(k, max_rows)  # samples decoded at once (< k only when k > max_rows)
         out = {key: [] for key in ("recon", "kl", "neg_elbo", "nll_iwae")}
