@@ -34,6 +34,7 @@ from distributed_cases import (
 from safetensors.torch import load_file
 
 TOLERANCE = 1e-4
+METRIC_TOLERANCE = 1e-3    # evaluation metrics computed from weights that agree to TOLERANCE
 WORKER = Path(__file__).resolve().parent / "distributed_worker.py"
 LAUNCHER_VARIABLES = ("TORCHELASTIC_RUN_ID", "GROUP_RANK", "LOCAL_WORLD_SIZE", "RANK", "LOCAL_RANK", "WORLD_SIZE",
                       "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "KUBERNETES_PORT", "LSB_JOBID")
@@ -135,10 +136,14 @@ def assert_same_run(two: Path, one: Path) -> None:
     assert difference <= TOLERANCE, (key, difference)
     # the logs are global-batch means, as one process logs them
     h2, h1 = (json.loads((d / "logs" / "history.json").read_text())[-1] for d in (two, one))
-    for k in ("loss", "recon", "kl", "test_neg_elbo"):
+    for k in ("loss", "recon", "kl"):
         assert h2[k] == pytest.approx(h1[k], rel=TOLERANCE), k
+    # the test −ELBO is computed afterwards from those weights (784 log-likelihood terms per image), so it
+    # may differ a little more than they do: 1.0001e-4 was seen on a 2-core AMD EPYC; a wrong split of the
+    # data or of the gradients moves the weights by over 100 × TOLERANCE (test_rank_dependent_draws_would_be_caught)
+    assert h2["test_neg_elbo"] == pytest.approx(h1["test_neg_elbo"], rel=METRIC_TOLERANCE)
     m2, m1 = (json.loads((d / "metrics.json").read_text()) for d in (two, one))
-    assert m2["test_neg_elbo"] == pytest.approx(m1["test_neg_elbo"], rel=TOLERANCE)
+    assert m2["test_neg_elbo"] == pytest.approx(m1["test_neg_elbo"], rel=METRIC_TOLERANCE)
 
 
 def test_cli_devices_2_ddp_equals_one_process(tmp_path, npz, cli_one):
