@@ -30,7 +30,17 @@ VARIANTS = {
     "jitter": ({"noise": 0.0, "erase": 0.0, "jitter": 0.8, "latent_dim": 128}, "32-true",
                "brightness/contrast jitter 0.8 instead of noise and erasing; h ∈ R^128; float32"),
     "jitter-bf16": ({"latent_dim": 128}, "auto", "the same, in precision auto (bf16-mixed on an AMX CPU)"),
-    "recipe": ({}, "auto", "the same with h ∈ R^512 (the recipe now)"),
+    "recipe": ({}, "auto", "the same with h ∈ R^512 (the recipe of 2026-12-01)"),
+    "head-bn": ({"head_norm": True}, "auto", "the same with batch norm in the head, g(h) = W₂ ReLU(BN(W₁h))"),
+    "tau-0.5": ({"temperature": 0.5}, "auto", "the recipe with τ = 0.5"),
+    "tau-0.1": ({"temperature": 0.1}, "auto", "the recipe with τ = 0.1"),
+    "crop-0.2": ({"crop_min": 0.2}, "auto", "the recipe with crops down to 0.2 of the area"),
+    "crop-0.5": ({"crop_min": 0.5}, "auto", "the recipe with crops down to 0.5 of the area"),
+    "lr-4e-3": ({"lr": 4e-3}, "auto", "the recipe with Adam's lr 4e-3"),
+    "batch-512": ({"batch_size": 512}, "auto", "the recipe with batches of 512"),
+    "blur-13": ({"blur_kernel": 13}, "auto", "the recipe with a 13×13 blur kernel (±3σ at σ = 2, as PIL's blur in lightly)"),
+    "blur-7": ({"blur_kernel": 7}, "auto", "the recipe with a 7×7 blur kernel"),
+    "batch-128": ({"batch_size": 128}, "auto", "the recipe with batches of 128 (twice the steps per epoch)"),
 }
 
 CELL = r"""

@@ -42,7 +42,7 @@ class ImageAugment(nn.Module):
     r"""Kornia pipeline for images (n, C, H, W) in [0, 1]."""
 
     def __init__(self, shape: tuple[int, int, int], crop_min: float, flip: float, blur: float,
-                 jitter: float = 0.4, noise: float = 0.0, erase: float = 0.0):
+                 jitter: float = 0.4, noise: float = 0.0, erase: float = 0.0, blur_kernel: int | None = None):
         super().__init__()
         import kornia.augmentation as K
 
@@ -58,7 +58,7 @@ class ImageAugment(nn.Module):
         elif jitter > 0:       # grey: the brightness and contrast part of SimCLR's colour distortion
             layers.append(K.ColorJitter(jitter, jitter, 0.0, 0.0, p=0.8))
         if blur > 0:
-            kernel = max(3, 2 * (min(h, w) // 20) + 1)     # ≈ 10% of the side, odd
+            kernel = blur_kernel or max(3, 2 * (min(h, w) // 20) + 1)     # ≈ 10% of the side, odd
             sigma = (0.1, 2.0 * min(h, w) / 32)            # SimCLR's σ ∈ [0.1, 2] at 32 px, scaled
             layers.append(K.RandomGaussianBlur((kernel, kernel), sigma, p=blur))
         self.pipeline = nn.Sequential(*layers)
@@ -158,7 +158,7 @@ class Augment(nn.Module):
     @classmethod
     def for_data(cls, kind: str, shape: tuple[int, ...], crop_min: float | None = None,
                  flip: float | None = None, noise: float | None = None, erase: float | None = None,
-                 jitter: float | None = None) -> Augment:
+                 jitter: float | None = None, blur_kernel: int | None = None) -> Augment:
         r"""Defaults scaled to the example size; ``None`` keeps the default of the option."""
         if kind == "image":
             c, h, w = shape
@@ -167,7 +167,8 @@ class Augment(nn.Module):
                        "blur": 0.3 if small else 0.5, "noise": 0.0, "erase": 0.0, "jitter": 0.4 if c == 3 else 0.0}
             if c == 1 and 16 <= min(h, w) < 32:
                 default = dict(GREY_MEDIUM)
-            given = {"crop_min": crop_min, "flip": flip, "noise": noise, "erase": erase, "jitter": jitter}
+            given = {"crop_min": crop_min, "flip": flip, "noise": noise, "erase": erase, "jitter": jitter,
+                     "blur_kernel": blur_kernel}
             return cls(ImageAugment(shape, **{**default, **{k: v for k, v in given.items() if v is not None}}))
         if kind == "signal":
             return cls(SignalAugment(

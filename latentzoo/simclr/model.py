@@ -55,6 +55,8 @@ class SimCLRConfig(ModelConfig):
     warmup_fraction: float = Field(0.1, ge=0, lt=1, description="fraction of the steps with a linear warm-up")
     proj_dim: int = Field(128, gt=0, description="size of z = g(h), the head's output")
     proj_hidden: int | None = Field(None, gt=0, description="width of the head's hidden layer (default latent_dim)")
+    head_norm: bool = Field(False, description="batch norm on W₁h in the head, g(h) = W₂ ReLU(BN(W₁h)), as in "
+                                               "SimCLR's published code (off: the seed's g)")
     encoder: Literal["auto", "resnet18", "cnn", "mlp"] = Field(
         "auto", description="base encoder f: auto picks by data kind and size")
     crop_min: float | None = Field(None, gt=0, le=1, description="smallest crop (area or length fraction)")
@@ -63,6 +65,8 @@ class SimCLRConfig(ModelConfig):
     erase: float | None = Field(None, ge=0, le=1, description="probability of random erasing (images)")
     jitter: float | None = Field(None, ge=0, description="colour jitter strength (images, p 0.8): brightness and "
                                                          "contrast, and for colour images saturation and hue/4")
+    blur_kernel: int | None = Field(None, ge=3, description="side of the Gaussian blur's kernel (odd; default about "
+                                                            "10% of the image side, at least 3)")
 
 
 class SimCLR(LatentModel):
@@ -107,12 +111,13 @@ class SimCLR(LatentModel):
     def setup(self, config: SimCLRConfig, data):
         c = config
         self.augment = Augment.for_data(data.kind, data.shape, crop_min=c.crop_min, flip=c.flip, noise=c.noise,
-                                        erase=c.erase, jitter=c.jitter)
+                                        erase=c.erase, jitter=c.jitter, blur_kernel=c.blur_kernel)
         self.encoder = self.network("backbone", lambda: backbone_for(
             self.encoder_kind(c, data.kind, data.shape), data.kind, data.shape, c.latent_dim, c.hidden, c.depth))
         width = c.proj_hidden or c.latent_dim
-        self.head = nn.Sequential(                                  # z = W₂ ReLU(W₁ h)
-            nn.Linear(c.latent_dim, width, bias=False), nn.ReLU(), nn.Linear(width, c.proj_dim, bias=False))
+        norm = [nn.BatchNorm1d(width)] if c.head_norm else []
+        self.head = nn.Sequential(                                  # z = W₂ ReLU(W₁ h)  (or W₂ ReLU(BN(W₁ h)))
+            nn.Linear(c.latent_dim, width, bias=False), *norm, nn.ReLU(), nn.Linear(width, c.proj_dim, bias=False))
 
     # ---- configuration -------------------------------------------------------------------
     @staticmethod
@@ -168,6 +173,8 @@ class SimCLR(LatentModel):
         if len(data.x_train) < 2:
             raise UserError(f"SimCLR needs at least 2 training examples (negatives), {data.name} has "
                             f"{len(data.x_train)}")
+        if config.blur_kernel is not None and config.blur_kernel % 2 == 0:
+            raise UserError(f"blur_kernel={config.blur_kernel}: the blur's kernel needs an odd side (3, 5, 7, …)")
         if config.batch_size < 2:
             raise UserError("SimCLR needs batch_size >= 2: the other examples of the batch are the negatives")
 

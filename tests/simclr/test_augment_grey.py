@@ -38,3 +38,20 @@ def test_erasing_zeroes_one_rectangle_of_2_to_15_percent():
     torch.manual_seed(0)
     zeros = (t(x) == 0).reshape(len(x), -1).float().mean(1)      # the inputs have no zeros: only erasing makes them
     assert (zeros >= 0.015).all() and (zeros <= 0.16).all()
+
+
+def test_blur_kernel_sets_the_side_of_the_blur():
+    r"""``blur_kernel`` replaces the default kernel (≈ 10% of the side: 3 at 28 px) and widens the blur: with
+    σ = 1.75 fixed, a 13×13 kernel spreads a single bright pixel over more pixels than the 3×3 one."""
+    import kornia.augmentation as K
+
+    sides = {}
+    for kernel in (None, 13):
+        pipeline = Augment.for_data("image", (1, 28, 28), blur_kernel=kernel).transform.pipeline
+        blur = [m for m in pipeline if isinstance(m, K.RandomGaussianBlur)][0]
+        sides[kernel] = blur.flags["kernel_size"]
+        x = torch.zeros(1, 1, 28, 28)
+        x[0, 0, 14, 14] = 1.0
+        spread = K.RandomGaussianBlur(sides[kernel], (1.75, 1.75), p=1.0)(x)
+        sides[kernel] = (sides[kernel], int((spread > 1e-3).sum()))
+    assert sides[None] == ((3, 3), 9) and sides[13][0] == (13, 13) and sides[13][1] > 4 * 9

@@ -104,6 +104,28 @@ def test_impossible_options_are_user_errors():
         build_config(SimCLR, signals, {"batch_size": 1})
     with pytest.raises(UserError, match="unknown option"):
         build_config(SimCLR, signals, {"temprature": 0.1})
+    with pytest.raises(UserError, match="odd side"):
+        build_config(SimCLR, load_dataset("digits"), {"blur_kernel": 4})
     points = load_dataset("ring8")
     with pytest.raises(UserError, match="encoder=cnn"):
         build_config(SimCLR, points, {"encoder": "cnn"})
+
+
+def test_head_is_the_seeds_g_and_head_norm_adds_batch_norm_on_w1h():
+    r"""g(h) = W₂ ReLU(W₁ h) by default (the seed's head; the saved keys of earlier runs stay valid);
+    ``head_norm`` gives g(h) = W₂ ReLU(BN(W₁ h)) with the batch's mean and biased variance in training."""
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    h = torch.randn(32, 16) * 3 + 1
+    for norm in (False, True):
+        model = SimCLR(build_config(SimCLR, data, {"latent_dim": 16, "proj_dim": 8, "head_norm": norm}), data)
+        w1, w2 = model.head[0].weight, model.head[-1].weight
+        a = h @ w1.T                                                           # W₁ h
+        if norm:
+            a = (a - a.mean(0)) / torch.sqrt(a.var(0, unbiased=False) + 1e-5)   # BN, γ = 1, β = 0 at start
+        expected = torch.relu(a) @ w2.T                                        # W₂ ReLU(·)
+        model.head.train()
+        torch.testing.assert_close(model.head(h), expected, rtol=1e-5, atol=1e-5)
+        keys = set(model.head.state_dict())
+        assert {"0.weight", ("3" if norm else "2") + ".weight"} <= keys
+        assert any(k.startswith("1.running_mean") for k in keys) == norm
