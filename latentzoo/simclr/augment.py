@@ -58,7 +58,7 @@ class ImageAugment(nn.Module):
         elif jitter > 0:       # grey: the brightness and contrast part of SimCLR's colour distortion
             layers.append(K.ColorJitter(jitter, jitter, 0.0, 0.0, p=0.8))
         if blur > 0:
-            kernel = blur_kernel or max(3, 2 * (min(h, w) // 20) + 1)     # ≈ 10% of the side, odd
+            kernel = blur_kernel or max(3, 2 * (min(h, w) // 20) + 1)   # default ≈ 10% of the side, odd
             sigma = (0.1, 2.0 * min(h, w) / 32)            # SimCLR's σ ∈ [0.1, 2] at 32 px, scaled
             layers.append(K.RandomGaussianBlur((kernel, kernel), sigma, p=blur))
         self.pipeline = nn.Sequential(*layers)
