@@ -125,7 +125,7 @@ def simclr_lightly(spec: dict) -> dict:
     _, c = config_for("simclr", data, spec.get("overrides", {}))
     torch.manual_seed(spec.get("seed", 0))
     backbone = backbone_for(SimCLR.encoder_kind(c, data.kind, tuple(data.shape)), data.kind, tuple(data.shape),
-                            c.latent_dim, c.hidden, c.depth)
+                            c.latent_dim, c.hidden, c.depth, bn_relu=c.h_bn_relu)
     head = SimCLRProjectionHead(c.latent_dim, c.proj_hidden or c.latent_dim, c.proj_dim)
     model = torch.nn.Sequential(backbone, head)
     criterion = NTXentLoss(temperature=c.temperature)

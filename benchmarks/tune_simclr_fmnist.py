@@ -38,7 +38,11 @@ VARIANTS = {
     "blur-13": ({"blur_kernel": 13}, "auto", "the recipe with a 13×13 blur kernel (±3σ at σ = 2, as PIL's blur in lightly)"),
     "blur-7": ({"blur_kernel": 7}, "auto", "the recipe with a 7×7 blur kernel"),
     "batch-128": ({"batch_size": 128}, "auto", "the recipe with batches of 128 (twice the steps per epoch)"),
+    "h-bn-relu": ({"h_bn_relu": True}, "auto", "the recipe with h = ReLU(BN(f₀(x))) (the recipe of 2026-12-07)"),
 }
+# Every variant above was measured with h the CNN's linear output (h_bn_relu off, the recipe before
+# 2026-12-07), and runs so unless it says otherwise.
+BEFORE_H_BN_RELU = {"h_bn_relu": False}
 
 RECIPE_OF_2026_12_01 = ("former", "jitter", "jitter-bf16", "recipe")    # the variants behind the recipe's choice
 
@@ -61,6 +65,7 @@ print("RESULT " + json.dumps(out), flush=True)
 
 def run(data: str, name: str, epochs: int) -> dict:
     options, precision, _ = VARIANTS[name]
+    options = {**BEFORE_H_BN_RELU, **options}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", CELL, data, json.dumps(options), precision, str(epochs)],
                           capture_output=True, text=True, env=env, cwd=ROOT)

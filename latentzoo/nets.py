@@ -181,8 +181,13 @@ class Conv1dNet(nn.Module):
 
 
 def backbone_for(kind: str, data_kind: str, shape: tuple[int, ...], latent_dim: int, hidden: int,
-                  depth: int) -> nn.Module:
-    r"""The base encoder f for ``kind`` (resnet18, cnn, mlp) with output h ∈ R^latent_dim."""
+                  depth: int, bn_relu: bool = False) -> nn.Module:
+    r"""The base encoder f for ``kind`` (resnet18, cnn, mlp) with output h ∈ R^latent_dim; with ``bn_relu``,
+    h = ReLU(BN(f₀(x))) where f₀ is that network (its last layer is linear), as a ResNet's pooled features
+    come after batch norm and ReLU."""
+    if bn_relu:
+        return nn.Sequential(backbone_for(kind, data_kind, shape, latent_dim, hidden, depth),
+                             nn.BatchNorm1d(latent_dim), nn.ReLU())
     if kind == "resnet18":
         return ResNet18(shape[0], latent_dim, width=hidden)
     if kind == "cnn" and data_kind == "image":

@@ -35,10 +35,13 @@ def _planned_steps(model: str, data: str, quick: bool) -> tuple[int, dict]:
 
 
 def run_tour(out_dir: Path, quick: bool = False, force: bool = False, data: str | None = None,
-             max_time=None) -> Path:
+             max_time=None, bar=None) -> Path:
     """Train every stop of the tour into ``out_dir`` and return the index page's path; with ``data``
     (a built-in name or a path), every stop trains on that data instead of its own built-in set; with
-    ``max_time``, each stop trains for that budget."""
+    ``max_time``, each stop trains for that budget. ``bar``: a tqdm-like progress bar to count the planned
+    steps on (default: a new one on the terminal)."""
+    import contextlib
+
     from tqdm.auto import tqdm
 
     from latentzoo.engine import fit
@@ -52,14 +55,44 @@ def run_tour(out_dir: Path, quick: bool = False, force: bool = False, data: str 
     stops = STOPS if data is None else [(name, model, _data_spec(data)) for name, model, _ in STOPS]
     plans = [(stop, *_planned_steps(stop[1], stop[2], quick)) for stop in stops]
     entries = []
-    with tqdm(total=sum(p[1] for p in plans), desc="tour", unit="step", mininterval=0.5,
-              dynamic_ncols=True) as bar:
-        for (name, model, data), _, overrides in plans:
+    total = sum(p[1] for p in plans)
+    with (contextlib.nullcontext(bar) if bar is not None else
+          tqdm(total=total, desc="tour", unit="step", mininterval=0.5, dynamic_ncols=True)) as bar:
+        bar.total = total
+        for (name, model, data), planned, overrides in plans:
             bar.set_description(f"tour: {model} on {data}")
             run_dir = out_dir / name
-            metrics = fit(model, data, run_dir, overrides=overrides, force=True, progress=bar, max_time=max_time)
+            share = _StopShare(bar, planned)
+            metrics = fit(model, data, run_dir, overrides=overrides, force=True, progress=share, max_time=max_time)
+            share.finish()                  # a stop that ends early (converged, budget) still fills its share
             entries.append(_entry(model, data, run_dir, out_dir, metrics))
     return index_page(entries, out_dir / "index.html")
+
+
+class _StopShare:
+    """One stop's part of the tour's bar: the stop's own steps, out of its own plan (which a time budget
+    re-aims through ``total``), advance the tour's bar through the ``planned`` steps of that stop."""
+
+    def __init__(self, bar, planned: int):
+        self.bar, self.planned, self.total, self.n, self.shown = bar, planned, planned, 0, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self._show(min(self.planned, round(self.planned * self.n / max(1, self.total))))
+
+    def finish(self) -> None:
+        self._show(self.planned)
+
+    def _show(self, count: int) -> None:
+        if count > self.shown:
+            self.bar.update(count - self.shown)
+            self.shown = count
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self.bar.set_postfix_str(s, refresh=refresh)
+
+    def refresh(self) -> None:
+        self.bar.refresh()
 
 
 def _entry(model: str, data: str, run_dir: Path, out_dir: Path, metrics: dict) -> dict:

@@ -8,8 +8,31 @@ import re
 from latentzoo.tour import STOPS, run_tour
 
 
+class Bar:
+    """A progress display that records what the tour shows."""
+
+    def __init__(self):
+        self.total, self.n, self.descriptions = None, 0, []
+
+    def update(self, n=1):
+        self.n += n
+
+    def set_description(self, s):
+        self.descriptions.append(s)
+
+    def set_postfix_str(self, s="", refresh=True):
+        pass
+
+    def refresh(self):
+        pass
+
+
 def test_quick_tour_writes_index_linking_every_report(tmp_path):
-    index = run_tour(tmp_path / "tour", quick=True)
+    bar = Bar()
+    index = run_tour(tmp_path / "tour", quick=True, bar=bar)
+    # the bar counts the planned steps and ends full, although linear-ae stops early (converged)
+    linear_ae = json.loads((tmp_path / "tour" / "linear-ae" / "metrics.json").read_text())
+    assert linear_ae["epochs"] < 300 and bar.n == bar.total > 0 and len(bar.descriptions) == len(STOPS)
     html = index.read_text()
     links = set(re.findall(r'href="([^"#]+?/report\.html)"', html))
     assert len(links) == len(STOPS)
@@ -31,7 +54,9 @@ def test_tour_on_the_users_data_with_a_time_budget(tmp_path):
     x, y = load_digits(return_X_y=True)
     path = tmp_path / "mine.npz"
     np.savez(path, x=(x[:400] / 16).astype("float32"), y=y[:400])
-    index = run_tour(tmp_path / "tour", data=str(path), max_time="2s")
+    bar = Bar()
+    index = run_tour(tmp_path / "tour", data=str(path), max_time="2s", bar=bar)
+    assert bar.n == bar.total > 0
     assert index.is_file()
     for name, model, *_ in STOPS:
         metrics = json.loads((tmp_path / "tour" / name / "metrics.json").read_text())

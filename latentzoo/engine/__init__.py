@@ -325,6 +325,8 @@ def _progress(progress, is_zero: bool, total: int, done: int, name: str):
 
         return tqdm(total=total, initial=done, desc=f"fit {name}", unit="step", mininterval=0.5,
                     dynamic_ncols=True, leave=True)
+    if hasattr(progress, "total"):
+        progress.total = total                       # an outer display counts this run's plan
     return progress
 
 

@@ -111,6 +111,32 @@ def test_impossible_options_are_user_errors():
         build_config(SimCLR, points, {"encoder": "cnn"})
 
 
+def test_h_bn_relu_takes_h_after_batch_norm_and_relu_and_is_the_28x28_recipe():
+    r"""``h_bn_relu``: h = ReLU(BN(f₀(x))) with f₀ the built-in CNN (its linear output), the batch's mean and
+    biased variance in training; the recipe turns it on for 28×28 images only, and a run saved without it
+    (the former default) keeps its keys."""
+    from latentzoo.data import Dataset
+
+    x = torch.rand(64, 1, 28, 28)
+    fmnist_like = Dataset("tiny28", "image", x[:48], x[48:], torch.arange(48) % 4, torch.arange(16) % 4)
+    config = build_config(SimCLR, fmnist_like, {"latent_dim": 16, "hidden": 8})
+    assert config.h_bn_relu and not build_config(SimCLR, load_dataset("digits")).h_bn_relu
+    torch.manual_seed(0)
+    model = SimCLR(config, fmnist_like)
+    f0, norm = model.encoder[0], model.encoder[1]
+    model.train()
+    a = f0(x)                                                                   # f₀(x), linear output
+    expected = torch.relu((a - a.mean(0)) / torch.sqrt(a.var(0, unbiased=False) + 1e-5))   # γ = 1, β = 0
+    torch.testing.assert_close(model.encoder(x), expected, rtol=1e-5, atol=1e-5)
+    assert isinstance(f0.out, torch.nn.Linear) and norm.num_features == 16
+    off = SimCLR(build_config(SimCLR, fmnist_like, {"latent_dim": 16, "hidden": 8, "h_bn_relu": False}), fmnist_like)
+    assert any(k.startswith("encoder.out.") for k in off.state_dict())           # the former keys
+    assert any(k.startswith("encoder.0.out.") for k in model.state_dict())
+    # in eval mode (embed) BN uses its running statistics: h = ReLU(γ (f₀(x) − μ̂)/√(σ̂² + ε) + β) ≥ 0
+    h = model.embed(x)
+    assert (h >= 0).all() and (h == 0).any() and (h > 0).any()
+
+
 def test_head_is_the_seeds_g_and_head_norm_adds_batch_norm_on_w1h():
     r"""g(h) = W₂ ReLU(W₁ h) by default (the seed's head; the saved keys of earlier runs stay valid);
     ``head_norm`` gives g(h) = W₂ ReLU(BN(W₁ h)) with the batch's mean and biased variance in training."""
