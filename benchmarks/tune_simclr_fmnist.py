@@ -39,6 +39,8 @@ VARIANTS = {
     "blur-7": ({"blur_kernel": 7}, "auto", "the recipe with a 7×7 blur kernel"),
     "batch-128": ({"batch_size": 128}, "auto", "the recipe with batches of 128 (twice the steps per epoch)"),
     "h-bn-relu": ({"h_bn_relu": True}, "auto", "the recipe with h = ReLU(BN(f₀(x))) (the recipe of 2026-12-07)"),
+    "h-bn": ({"h_tail": ["bn"]}, "auto", "h = BN(f₀(x)): batch norm on the CNN's linear output, no ReLU"),
+    "h-relu": ({"h_tail": ["relu"]}, "auto", "h = ReLU(f₀(x)): ReLU on the CNN's linear output, no batch norm"),
 }
 # Every variant above was measured with h the CNN's linear output (h_bn_relu off, the recipe before
 # 2026-12-07), and runs so unless it says otherwise.
@@ -54,6 +56,13 @@ from latentzoo.data import load_dataset
 from latentzoo.engine.runtime import resolve_precision
 data = load_dataset(sys.argv[1], 0)
 options, precision, epochs = json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+h_tail = options.pop("h_tail", None)
+if h_tail is not None:     # the recipe's CNN f₀ with layers after it, passed as the user's backbone
+    from latentzoo.nets import backbone_for
+    torch.manual_seed(0)
+    layers = {"bn": lambda: torch.nn.BatchNorm1d(512), "relu": torch.nn.ReLU}
+    options["backbone"] = torch.nn.Sequential(backbone_for("cnn", data.kind, tuple(data.shape), 512, 64, 2),
+                                              *(layers[k]() for k in h_tail))
 tic = time.perf_counter()
 m = lz.fit("simclr", data, progress=False, seed=0, epochs=epochs, precision=precision, **options)
 keys = ("linear_probe_acc", "knn_acc", "train_seconds", "samples_per_second", "eval_seconds")
